@@ -1,0 +1,23 @@
+# Quick start: `make demo` runs the main job on the bundled instances, `make test` the test suite.
+# Each target creates .venv and installs what it needs (torch as the CPU build 2.13.0).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[torch,dev]'
+	touch $(STAMP)
+
+.PHONY: venv demo test
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/mapopt bench instances/resnet20 --problem baseline --methods dense,orc --out results/demo.jsonl
+	$(BIN)/mapopt report results/demo.jsonl
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2
