@@ -1,0 +1,179 @@
+"""A quantized DNN layer as the mapping problems see it: the layer matrix ``W`` (n x m).
+
+Rows are inputs (wordlines) and columns outputs (filters, bitlines). A conv weight
+``[K, C, R, S]`` unrolls to rows ``(c, r, s)`` in C-major order and ``K`` columns; a linear
+weight ``[out, in]`` is transposed. Weights are symmetric signed integers of ``B`` bits
+(sign plus ``B - 1`` magnitude bits) with one scale per layer or per output channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import MapoptError
+from .hardware import HardwareSpec
+
+KINDS = ("conv", "linear")
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """Quantized weights of one layer, with the float weights when they are known.
+
+    Attributes
+    ----------
+    name, kind : layer name and ``conv`` or ``linear``.
+    shape : weight shape in torch layout (``[K, C, R, S]`` or ``[out, in]``).
+    quantized : signed integers in torch layout.
+    scale : float scales, shape ``(1,)`` (per layer) or ``(K,)`` (per output channel).
+    weight_bits : ``B``, sign included.
+    weight : the float weights (torch layout) or None.
+    """
+
+    name: str
+    kind: str
+    quantized: np.ndarray
+    scale: np.ndarray
+    weight_bits: int
+    weight: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        check_layer(self)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.quantized.shape)
+
+    @property
+    def n_inputs(self) -> int:
+        return int(np.prod(self.shape[1:]))
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.shape[0])
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The quantized layer matrix ``W`` (n x m, int64)."""
+        return unroll(self.quantized).astype(np.int64)
+
+    @property
+    def float_matrix(self) -> np.ndarray | None:
+        """The float layer matrix (n x m) or None when only integers are known."""
+        return None if self.weight is None else unroll(self.weight).astype(np.float64)
+
+    @property
+    def dequantized_matrix(self) -> np.ndarray:
+        """``W * scale``: the float values the quantized weights stand for."""
+        return self.matrix * np.broadcast_to(self.scale, (self.n_outputs,))[None, :]
+
+    @property
+    def support(self) -> np.ndarray:
+        """Boolean mask of nonzero quantized weights (n x m)."""
+        return self.matrix != 0
+
+    @property
+    def sparsity(self) -> float:
+        return 1.0 - float(np.count_nonzero(self.quantized)) / self.quantized.size
+
+    def slices(self, spec: HardwareSpec) -> tuple[np.ndarray, np.ndarray]:
+        """Slice planes and signs of ``W`` under `spec`: see `slice_matrix`."""
+        return slice_matrix(self.matrix, spec)
+
+    @classmethod
+    def from_weights(cls, weight: np.ndarray, name: str = "layer", weight_bits: int = 8,
+                     per_channel: bool = False, kind: str | None = None) -> "Layer":
+        """Quantize float weights symmetrically to `weight_bits` (round to nearest)."""
+        weight = np.asarray(weight)
+        if not np.issubdtype(weight.dtype, np.floating) and not np.issubdtype(weight.dtype, np.integer):
+            raise MapoptError(f"layer {name}: weights must be numeric, got {weight.dtype}")
+        if not np.all(np.isfinite(weight)):
+            raise MapoptError(f"layer {name}: weights contain NaN or infinity")
+        q, scale = quantize(weight.astype(np.float64), weight_bits, per_channel)
+        return cls(name, kind or infer_kind(weight.shape, name), q, scale, weight_bits,
+                   weight.astype(np.float32))
+
+    @classmethod
+    def from_matrix(cls, matrix: np.ndarray, name: str = "layer", weight_bits: int = 8) -> "Layer":
+        """A linear layer from an integer layer matrix ``W`` (n x m), scale 1."""
+        matrix = np.asarray(matrix)
+        return cls(name, "linear", matrix.T.astype(np.int64), np.ones(1), weight_bits)
+
+
+def infer_kind(shape: tuple[int, ...], name: str = "layer") -> str:
+    """``conv`` for 4-D weights, ``linear`` for 2-D; anything else is an error."""
+    if len(shape) == 4:
+        return "conv"
+    if len(shape) == 2:
+        return "linear"
+    raise MapoptError(f"layer {name}: weights of shape {tuple(shape)} are neither conv [K,C,R,S] nor linear [out,in]")
+
+
+def unroll(weight: np.ndarray) -> np.ndarray:
+    """Torch-layout weights to the layer matrix: rows ``(c, r, s)`` C-major, one column per output."""
+    return weight.reshape(weight.shape[0], -1).T
+
+
+def quantize(weight: np.ndarray, weight_bits: int, per_channel: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric round-to-nearest quantization to ``[-(2^(B-1)-1), 2^(B-1)-1]``.
+
+    Returns the integers (same shape) and the scales, ``(1,)`` or one per output channel.
+    """
+    qmax = 2 ** (weight_bits - 1) - 1
+    flat = np.abs(weight.reshape(weight.shape[0], -1))
+    peak = flat.max(axis=1) if per_channel else np.array([flat.max(initial=0.0)])
+    scale = np.where(peak > 0, peak / qmax, 1.0)
+    bshape = (-1,) + (1,) * (weight.ndim - 1)
+    q = np.clip(np.rint(weight / scale.reshape(bshape)), -qmax, qmax).astype(np.int64)
+    return q, scale
+
+
+def slice_matrix(matrix: np.ndarray, spec: HardwareSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Cut the magnitudes of an integer matrix into slice planes, most significant first.
+
+    Returns ``planes`` (``[S, n, m]`` int64, each within its slice's width) and ``sign``
+    (int8, -1/0/+1). Under offset encoding the planes hold ``q + offset`` and the sign is +1.
+    """
+    if spec.polarity == "offset":
+        magnitude, sign = matrix + spec.offset, np.ones(matrix.shape, dtype=np.int8)
+    else:
+        magnitude, sign = np.abs(matrix), np.sign(matrix).astype(np.int8)
+    shifts = np.array(spec.slice_shifts)[:, None, None]
+    masks = (2 ** np.array(spec.slice_widths) - 1)[:, None, None]
+    return (magnitude[None] >> shifts) & masks, sign
+
+
+def recombine(planes: np.ndarray, sign: np.ndarray, spec: HardwareSpec) -> np.ndarray:
+    """Inverse of `slice_matrix`: the integer matrix the planes encode."""
+    shifts = np.array(spec.slice_shifts)[:, None, None]
+    magnitude = (planes.astype(np.int64) << shifts).sum(axis=0)
+    return magnitude - spec.offset if spec.polarity == "offset" else sign * magnitude
+
+
+def check_layer(layer: Layer) -> None:
+    """Raise `MapoptError` naming the first inconsistency of a layer."""
+    q, name = layer.quantized, layer.name
+    if layer.kind not in KINDS:
+        raise MapoptError(f"layer {name}: kind must be one of {KINDS}, got {layer.kind!r}")
+    if q.ndim != (4 if layer.kind == "conv" else 2):
+        raise MapoptError(f"layer {name}: a {layer.kind} layer needs {4 if layer.kind == 'conv' else 2}-D weights, got shape {q.shape}")
+    if q.size == 0:
+        raise MapoptError(f"layer {name}: weights are empty (shape {q.shape})")
+    if not np.issubdtype(q.dtype, np.integer):
+        raise MapoptError(f"layer {name}: quantized weights must be integers, got {q.dtype}")
+    if not 2 <= layer.weight_bits <= 16:
+        raise MapoptError(f"layer {name}: weight_bits must lie in 2..16, got {layer.weight_bits}")
+    qmax = 2 ** (layer.weight_bits - 1) - 1
+    if np.abs(q).max() > qmax:
+        raise MapoptError(f"layer {name}: quantized weight {int(np.abs(q).max())} exceeds the {layer.weight_bits}-bit range ±{qmax}")
+    if layer.scale.shape not in ((1,), (q.shape[0],)):
+        raise MapoptError(f"layer {name}: scale has shape {layer.scale.shape}, expected (1,) or ({q.shape[0]},)")
+    if not np.all(np.isfinite(layer.scale)) or np.any(layer.scale <= 0):
+        raise MapoptError(f"layer {name}: scales must be positive and finite")
+    if layer.weight is not None:
+        if layer.weight.shape != q.shape:
+            raise MapoptError(f"layer {name}: float weights of shape {layer.weight.shape} do not match {q.shape}")
+        if not np.all(np.isfinite(layer.weight)):
+            raise MapoptError(f"layer {name}: weights contain NaN or infinity")

@@ -1,0 +1,117 @@
+"""Trained conv and linear weights, read from the files users actually have.
+
+Call :func:`read_weights` with a path; it picks the reader from the file
+extension and returns the layers in file order, each in torch layout
+(conv ``[K, C, R, S]``, linear ``[out, in]``). This module imports numpy only;
+the torch, TFLite and Keras readers are imported when a file needs them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+TORCH_SUFFIXES = frozenset({".th", ".pt", ".pth", ".ckpt"})
+
+
+class ModelFileError(ValueError):
+    """A weight file is missing, malformed, or holds no usable weights; the message names the file."""
+
+
+class MissingDependency(RuntimeError):
+    """An optional package needed for this file type is not installed; the message says what to install."""
+
+
+@dataclass(frozen=True)
+class NamedWeight:
+    """One conv or linear layer's weights.
+
+    Attributes
+    ----------
+    name : str
+        Layer name as in the file, e.g. ``"layer1.0.conv1"``.
+    kind : str
+        ``"conv"`` or ``"linear"``.
+    weight : np.ndarray
+        float32, conv ``[K, C, R, S]`` or linear ``[out, in]``.
+    quantized : np.ndarray or None
+        Integer weights of the same shape when the file stores integers
+        (TFLite int8), so that ``weight == quantized * scale`` per output.
+    scale : np.ndarray or None
+        Per-output-channel scales, shape ``[K]``, matching ``quantized``.
+    """
+
+    name: str
+    kind: str
+    weight: np.ndarray
+    quantized: np.ndarray | None = None
+    scale: np.ndarray | None = None
+
+
+def layer_from_array(name: str, weight: np.ndarray) -> NamedWeight | None:
+    """Classify an array in torch layout by rank: 4-D is a conv, 2-D is linear, anything else is skipped."""
+    kind = {4: "conv", 2: "linear"}.get(weight.ndim)
+    if kind is None:
+        return None
+    return NamedWeight(name=name, kind=kind, weight=np.asarray(weight, dtype=np.float32))
+
+
+def sanitize_name(name: str) -> str:
+    """Turn a file's tensor or layer name into a dotted identifier (``a/b:0`` -> ``a.b_0``)."""
+    dotted = re.sub(r"[/\\]+", ".", name.strip())
+    return re.sub(r"[^0-9A-Za-z_.]+", "_", dotted).strip("._") or "layer"
+
+
+def check_layers(source: str, layers: list[NamedWeight]) -> list[NamedWeight]:
+    """Reject an empty result or non-finite weights with a one-line :class:`ModelFileError`."""
+    if not layers:
+        raise ModelFileError(f"{source}: no conv or linear weights found")
+    for layer in layers:
+        if not np.isfinite(layer.weight).all():
+            raise ModelFileError(f"{source}: layer {layer.name!r} has NaN or infinite weights")
+    return layers
+
+
+def read_weights(path: str | Path) -> list[NamedWeight]:
+    """Read the conv and linear layers of a trained network, in file order.
+
+    Parameters
+    ----------
+    path : str or Path
+        A torch state dict or checkpoint (``.th``, ``.pt``, ``.pth``,
+        ``.ckpt``), a TFLite flatbuffer (``.tflite``), or a Keras HDF5 file (``.h5``).
+
+    Returns
+    -------
+    list of NamedWeight
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing, has an unknown extension, is not what its
+        extension says, holds no conv or linear weights, or holds NaN/inf.
+    MissingDependency
+        The reader for this file type needs torch or h5py, which is not installed.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such file")
+    if suffix in TORCH_SUFFIXES:
+        from mapopt.models.torch_import import load_torch_file as reader
+    elif suffix == ".tflite":
+        from mapopt.models.tflite import read_tflite as reader
+    elif suffix in (".h5", ".hdf5"):
+        from mapopt.models.keras_h5 import read_keras_h5 as reader
+    else:
+        known = ", ".join(sorted(TORCH_SUFFIXES | {".tflite", ".h5", ".hdf5"}))
+        raise ModelFileError(f"{path}: unknown weight file extension {suffix!r} (expected one of {known})")
+    layers = reader(path)
+    logger.info("read %d layers (%d weights) from %s", len(layers), sum(l.weight.size for l in layers), path)
+    return layers

@@ -1,0 +1,85 @@
+"""The one file family of mapopt: ``.npz`` arrays plus a JSON ``meta`` entry, never pickled.
+
+Instances and solutions both use it. Reading checks the format name and version and
+turns every way a file can be broken into one `InstanceError` line naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InstanceError
+
+FORMAT_VERSION = 1
+
+
+def write_npz(path: str | Path, fmt: str, meta: dict, arrays: dict[str, np.ndarray]) -> Path:
+    """Write arrays and ``meta`` (tagged with `fmt` and the version) atomically to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = json.dumps({"format": fmt, "version": FORMAT_VERSION, **meta}, sort_keys=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, meta=np.array(header), **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def read_npz(path: str | Path, fmt: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read a file written by `write_npz` as format `fmt`; returns ``(meta, arrays)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InstanceError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except ValueError as exc:  # numpy refuses object arrays without allow_pickle
+        raise InstanceError(f"{path}: holds pickled objects, which mapopt never loads ({_first_line(exc)})") from None
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise InstanceError(f"{path}: not a readable .npz file ({_first_line(exc)})") from None
+    if "meta" not in arrays:
+        raise InstanceError(f"{path}: missing the 'meta' entry")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except json.JSONDecodeError as exc:
+        raise InstanceError(f"{path}: 'meta' is not valid JSON ({exc.msg})") from None
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise InstanceError(f"{path}: expected a {fmt} file, found format {found!r}")
+    if meta.get("version") != FORMAT_VERSION:
+        raise InstanceError(f"{path}: format version {meta.get('version')!r} is not supported (expected {FORMAT_VERSION})")
+    return meta, arrays
+
+
+def require(path: Path, meta: dict, key: str, kind: type | tuple[type, ...]):
+    """``meta[key]`` checked for presence and type, else a one-line `InstanceError`."""
+    if key not in meta:
+        raise InstanceError(f"{path}: meta field '{key}' is missing")
+    value = meta[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise InstanceError(f"{path}: meta field '{key}' has the wrong type ({type(value).__name__})")
+    return value
+
+
+def array(path: Path, arrays: dict, key: str, ndim: int, kind: str) -> np.ndarray:
+    """``arrays[key]`` checked for presence, rank and dtype kind (``'i'`` integer, ``'f'`` float)."""
+    if key not in arrays:
+        raise InstanceError(f"{path}: array '{key}' is missing")
+    a = arrays[key]
+    if a.ndim != ndim:
+        raise InstanceError(f"{path}: array '{key}' has {a.ndim} dimensions, expected {ndim}")
+    ok = np.issubdtype(a.dtype, np.integer) if kind == "i" else np.issubdtype(a.dtype, np.floating)
+    if not ok:
+        raise InstanceError(f"{path}: array '{key}' has dtype {a.dtype}, expected {'integer' if kind == 'i' else 'float'}")
+    if kind == "f" and not np.all(np.isfinite(a)):
+        raise InstanceError(f"{path}: array '{key}' contains NaN or infinity")
+    return a
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
