@@ -127,6 +127,11 @@ class HardwareSpec:
     name: str = "custom"
 
     def __post_init__(self) -> None:
+        for name in ("slice_widths",) + (() if isinstance(self.adc_bits, int) else ("adc_bits",)):
+            if any(not isinstance(v, (int, np.integer)) or isinstance(v, bool) for v in getattr(self, name)):
+                raise HardwareError(f"{name} must be integers, got {list(getattr(self, name))}")
+        if isinstance(self.adc_bits, bool):
+            raise HardwareError(f"adc_bits must be an integer, got {self.adc_bits!r}")
         if not self.slice_widths:
             object.__setattr__(self, "slice_widths", _uniform_slices(self.magnitude_bits, self.cell_bits))
         object.__setattr__(self, "slice_widths", tuple(int(s) for s in self.slice_widths))

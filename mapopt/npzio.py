@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from .errors import InstanceError
 
 FORMAT_VERSION = 1
+MAX_ARRAY_BYTES = 2 ** 32  # no layer or mapping comes near 4 GiB; a header claiming more is corrupt
 
 
 def write_npz(path: str | Path, fmt: str, meta: dict, arrays: dict[str, np.ndarray]) -> Path:
@@ -36,11 +38,12 @@ def read_npz(path: str | Path, fmt: str) -> tuple[dict, dict[str, np.ndarray]]:
     if not path.is_file():
         raise InstanceError(f"{path}: no such file")
     try:
+        _check_headers(path)
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except ValueError as exc:  # numpy refuses object arrays without allow_pickle
-        raise InstanceError(f"{path}: holds pickled objects, which mapopt never loads ({_first_line(exc)})") from None
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+    except InstanceError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError, zlib.error, NotImplementedError) as exc:
         raise InstanceError(f"{path}: not a readable .npz file ({_first_line(exc)})") from None
     if "meta" not in arrays:
         raise InstanceError(f"{path}: missing the 'meta' entry")
@@ -54,6 +57,20 @@ def read_npz(path: str | Path, fmt: str) -> tuple[dict, dict[str, np.ndarray]]:
     if meta.get("version") != FORMAT_VERSION:
         raise InstanceError(f"{path}: format version {meta.get('version')!r} is not supported (expected {FORMAT_VERSION})")
     return meta, arrays
+
+
+def _check_headers(path: Path) -> None:
+    """Refuse object arrays (pickles) and absurd sizes from the ``.npy`` headers, before any data is read."""
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            with archive.open(name) as fh:
+                version = np.lib.format.read_magic(fh)
+                shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)(fh)
+            if dtype.hasobject:
+                raise InstanceError(f"{path}: entry '{name}' holds pickled objects, which mapopt never loads")
+            if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > MAX_ARRAY_BYTES:
+                raise InstanceError(f"{path}: entry '{name}' declares shape {shape}, beyond {MAX_ARRAY_BYTES >> 30} GiB")
 
 
 def require(path: Path, meta: dict, key: str, kind: type | tuple[type, ...]):

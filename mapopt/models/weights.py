@@ -15,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from mapopt.errors import MapoptError
+
 logger = logging.getLogger(__name__)
 
 TORCH_SUFFIXES = frozenset({".th", ".pt", ".pth", ".ckpt"})
 
 
-class ModelFileError(ValueError):
+class ModelFileError(MapoptError):
     """A weight file is missing, malformed, or holds no usable weights; the message names the file."""
 
 

@@ -1,0 +1,225 @@
+"""The ``mapopt`` command line: import, inspect, solve, validate, bench, report.
+
+Every command that fails on bad input prints one line to stderr and exits with status 2;
+``validate`` exits with 1 when the mapping breaks a rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MapoptError
+
+EXIT_INVALID, EXIT_ERROR = 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    from .bench import BenchError
+    from .models import MissingDependency, ModelFileError
+
+    try:
+        return args.run(args)
+    except (MapoptError, BenchError, ModelFileError, MissingDependency) as exc:
+        print(f"mapopt {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"mapopt {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mapopt", description="Map quantized DNN layers onto ReRAM crossbars.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("import", help="model file -> one instance file per layer plus a network index")
+    p.add_argument("model", help="torch state dict or checkpoint (.th/.pt/.pth), .tflite or Keras .h5")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--sparsity", type=float, default=0.0, help="fraction of weights magnitude-pruned (default 0)")
+    p.add_argument("--scope", choices=("layer", "global"), default="layer", help="pruning threshold scope")
+    p.add_argument("--preset", default="orc", help="hardware preset: pattern, orc, reuse, bitslice (default orc)")
+    p.add_argument("--weight-bits", type=int, default=8)
+    p.add_argument("--per-channel", action="store_true", help="one quantization scale per output channel")
+    p.set_defaults(run=_import)
+
+    p = sub.add_parser("inspect", help="describe an instance, solution or network index")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_inspect)
+
+    p = sub.add_parser("solve", help="solve one instance file")
+    p.add_argument("file")
+    p.add_argument("--problem", required=True, help="problem name (e.g. baseline)")
+    p.add_argument("--method", default="auto", help="method name, or 'list' to list them")
+    _solver_options(p)
+    p.add_argument("--out", help="write the solution mapping here (.npz)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=_solve)
+
+    p = sub.add_parser("validate", help="validate and cost a saved solution against its instance")
+    p.add_argument("file")
+    p.add_argument("solution")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_validate)
+
+    p = sub.add_parser("bench", help="run methods over instance files (resumable)")
+    p.add_argument("dir", help="instance directory, index or file")
+    p.add_argument("--problem", required=True)
+    p.add_argument("--methods", required=True, help="comma-separated method names")
+    _solver_options(p)
+    p.add_argument("--jobs", type=int, default=1, help="parallel workers (-1: all cores)")
+    p.add_argument("--backend", default="loky", help="joblib backend: loky, threading, dask, ray")
+    p.add_argument("--out", required=True, help="results file (JSON Lines, appended and resumed)")
+    p.set_defaults(run=_bench)
+
+    p = sub.add_parser("report", help="summary table of a results file")
+    p.add_argument("results")
+    p.add_argument("--by", default="method", help="comma-separated fields to group by (default method)")
+    p.add_argument("--columns", default="objective,bound,crossbars,energy_pj,wall_time")
+    p.set_defaults(run=_report)
+    return parser
+
+
+def _solver_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _import(args) -> int:
+    from .importer import import_model
+
+    index = import_model(args.model, args.out, args.sparsity, args.preset, args.scope, args.weight_bits,
+                         args.per_channel)
+    layers = json.loads(index.read_text())["layers"]
+    print(f"wrote {len(layers)} layer instances and {index}")
+    return 0
+
+
+def _inspect(args) -> int:
+    path = Path(args.file)
+    info = _describe(path)
+    if args.json:
+        print(json.dumps(info, default=_jsonable))
+    else:
+        for key, value in info.items():
+            print(f"{key}: {json.dumps(value, default=_jsonable) if isinstance(value, (dict, list)) else value}")
+    return 0
+
+
+def _describe(path: Path) -> dict:
+    """What a file holds: an instance, a mapping, or a network index."""
+    from .instance import instance_files, read_instance
+    from .mapping import load_mapping
+    from .npzio import read_npz
+
+    if path.is_dir() or path.suffix == ".json":
+        files = instance_files(path)
+        return {"kind": "network", "layers": [str(f) for f in files]}
+    fmt = _npz_format(path, read_npz)
+    if fmt == "mapopt-mapping":
+        m = load_mapping(path)
+        return {"kind": "mapping", "inputs": m.n_inputs, "outputs": m.n_outputs, "placements": len(m.placements),
+                "crossbars": len({p.crossbar for p in m.placements}), "schedule": m.schedule,
+                "hardware": m.spec.to_dict(), "info": m.meta}
+    inst = read_instance(path)
+    layer = inst.layer
+    return {"kind": "instance", "name": layer.name, "layer_kind": layer.kind, "shape": list(layer.shape),
+            "matrix": [layer.n_inputs, layer.n_outputs], "weight_bits": layer.weight_bits,
+            "sparsity": round(layer.sparsity, 6), "float_weights": layer.weight is not None,
+            "hardware": inst.spec.to_dict(), "params": inst.params, "provenance": inst.provenance}
+
+
+def _npz_format(path: Path, read_npz) -> str:
+    """The format name in an npz file's meta entry (read errors surface from the proper reader)."""
+    from .errors import InstanceError
+
+    try:
+        read_npz(path, "mapopt-mapping")
+        return "mapopt-mapping"
+    except InstanceError:
+        return "mapopt-instance"
+
+
+def _solve(args) -> int:
+    from .instance import read_instance
+    from .mapping import save_mapping
+    from .problems import methods
+    from .solve import solve
+
+    if args.method == "list":
+        for name, m in methods(args.problem).items():
+            print(f"{name:16s} {'exact ' if m.exact else ''}{m.summary}")
+        return 0
+    inst = read_instance(args.file)
+    result = solve(inst, args.problem, args.method, args.time_limit, args.seed)
+    if args.out and result.mapping is not None:
+        save_mapping(args.out, result.mapping.replace(meta={**result.mapping.meta, "instance": str(args.file)}))
+    summary = {"instance": str(args.file), "layer": inst.name, "problem": args.problem, **result.summary()}
+    if args.json:
+        print(json.dumps(summary, default=_jsonable))
+    else:
+        cost = summary["cost"] or {}
+        print(f"{inst.name}: {args.problem}/{result.method} {summary['status']} objective {summary['objective']} "
+              f"bound {summary['bound']} crossbars {cost.get('crossbars')} valid {summary['valid']} "
+              f"exact {summary['exact']} ({summary['wall_time']:.3f} s)")
+        for v in summary["violations"]:
+            print(f"  violation {v}")
+    return 0
+
+
+def _validate(args) -> int:
+    from .instance import read_instance
+    from .mapping import load_mapping
+    from .sim import simulate
+
+    report = simulate(load_mapping(args.solution), read_instance(args.file).layer)
+    if args.json:
+        print(json.dumps(report.to_dict(), default=_jsonable))
+    else:
+        cost = report.cost.to_dict() if report.cost else {}
+        print(f"valid {report.valid} exact {report.exact} ou_activations {cost.get('ou_activations')} "
+              f"crossbars {cost.get('crossbars')}")
+        for v in report.violations:
+            print(f"  violation {v}")
+    return 0 if report.valid else EXIT_INVALID
+
+
+def _bench(args) -> int:
+    from .bench import run_bench
+    from .bench.tasks import solve_task, solve_tasks
+    from .problems import get_method
+
+    names = [m for m in args.methods.split(",") if m]
+    for name in names:
+        get_method(args.problem, name)
+    tasks = solve_tasks(args.dir, args.problem, names, args.time_limit, args.seed)
+    records = run_bench(tasks, solve_task, args.out, jobs=args.jobs, backend=args.backend)
+    failed = sum(r.get("status") == "error" for r in records)
+    print(f"{len(records)} results in {args.out}" + (f", {failed} errors (rerun to retry)" if failed else ""))
+    return EXIT_ERROR if failed else 0
+
+
+def _report(args) -> int:
+    from .bench import read_results, summary_table
+
+    records = read_results(args.results)
+    print(summary_table(records, group_by=args.by.split(","), columns=args.columns.split(","), stats=("sum",)))
+    return 0
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The Mapping IR: the one output every solver produces and the simulator's only input.
+
+A mapping is a list of placements. Each puts a block of programmed cell values on one
+crossbar at ``(row0, col0)``, says which input drives each of its rows, which slice each
+column holds (that picks the column's ADC), and where each column's partial sum goes:
+targets ``(column, output, shift, sign)``, more than one per column under reuse. OU
+activations are derived from the placements by a schedule (``grid``: every aligned
+``h x w`` tile a placement touches, the conventional mapping; ``orc``: per aligned
+column group, the rows holding a nonzero, in chunks of ``h``) or listed explicitly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InstanceError
+from .hardware import HardwareSpec
+from .npzio import array, read_npz, require, write_npz
+
+SCHEDULES = ("grid", "orc", "listed")
+FORMAT = "mapopt-mapping"
+
+
+@dataclass(frozen=True, eq=False)
+class Placement:
+    """A block of cells on one crossbar.
+
+    Attributes
+    ----------
+    crossbar, row0, col0 : where the block's top-left cell sits.
+    inputs : ``(r,)`` the layer input driving each row.
+    values : ``(r, c)`` programmed cell values (unsigned, at most ``cell_bits``).
+    col_slice : ``(c,)`` the slice index (most significant first) each column holds.
+    targets : ``(t, 4)`` rows ``(local column, output, shift, sign)``.
+    """
+
+    crossbar: int
+    row0: int
+    col0: int
+    inputs: np.ndarray
+    values: np.ndarray
+    col_slice: np.ndarray
+    targets: np.ndarray
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n_cols(self) -> int:
+        return int(self.values.shape[1])
+
+
+@dataclass(frozen=True, eq=False)
+class Activations:
+    """Explicitly listed OU activations: activation ``a`` switches on rows
+    ``rows[ptr[a]:ptr[a+1]]`` of crossbar ``crossbar[a]`` and the ``w`` columns from ``col0[a]``."""
+
+    crossbar: np.ndarray
+    col0: np.ndarray
+    ptr: np.ndarray
+    rows: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.crossbar.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class Mapping:
+    """Placements of one layer on crossbars of `spec`, with their OU schedule.
+
+    `reference` is the integer layer matrix the mapping declares it computes when that is
+    an approximation of the layer (reuse clustering); None means the layer itself.
+    """
+
+    spec: HardwareSpec
+    n_inputs: int
+    n_outputs: int
+    placements: tuple[Placement, ...]
+    schedule: str = "grid"
+    activations: Activations | None = None
+    reference: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    def replace(self, **changes) -> "Mapping":
+        """A copy with some fields changed."""
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+def save_mapping(path: str | Path, mapping: Mapping) -> Path:
+    """Write `mapping` to one ``.npz`` file of the mapopt family."""
+    ps = mapping.placements
+    header = np.array([[p.crossbar, p.row0, p.col0, p.n_rows, p.n_cols] for p in ps], dtype=np.int64).reshape(-1, 5)
+    arrays = {
+        "placement": header,
+        "inputs": _cat([p.inputs for p in ps]),
+        "values": _cat([p.values.ravel() for p in ps]),
+        "col_slice": _cat([p.col_slice for p in ps]),
+        "targets": np.concatenate([np.column_stack([np.full(len(p.targets), i), p.targets])
+                                   for i, p in enumerate(ps)]).astype(np.int64) if ps else np.zeros((0, 5), np.int64),
+    }
+    if mapping.activations is not None:
+        acts = mapping.activations
+        arrays.update(act_crossbar=acts.crossbar, act_col0=acts.col0, act_ptr=acts.ptr, act_rows=acts.rows)
+    if mapping.reference is not None:
+        arrays["reference"] = mapping.reference
+    meta = {"hardware": mapping.spec.to_dict(), "n_inputs": mapping.n_inputs, "n_outputs": mapping.n_outputs,
+            "schedule": mapping.schedule, "info": mapping.meta}
+    return write_npz(path, FORMAT, meta, arrays)
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    """Read a mapping written by `save_mapping`; malformed files give one `InstanceError` line."""
+    path = Path(path)
+    meta, arrays = read_npz(path, FORMAT)
+    try:
+        spec = HardwareSpec.from_dict(require(path, meta, "hardware", dict))
+    except (ValueError, TypeError) as exc:
+        raise InstanceError(f"{path}: bad hardware settings ({exc})") from None
+    schedule = require(path, meta, "schedule", str)
+    if schedule not in SCHEDULES:
+        raise InstanceError(f"{path}: schedule must be one of {SCHEDULES}, got {schedule!r}")
+    header = array(path, arrays, "placement", 2, "i")
+    inputs, values = array(path, arrays, "inputs", 1, "i"), array(path, arrays, "values", 1, "i")
+    col_slice, targets = array(path, arrays, "col_slice", 1, "i"), array(path, arrays, "targets", 2, "i")
+    if header.shape[1:] != (5,) or targets.shape[1:] != (5,):
+        raise InstanceError(f"{path}: arrays 'placement' and 'targets' need 5 columns")
+    rows, cols = header[:, 3], header[:, 4]
+    if np.any(header[:, 3:] < 0) or rows.sum() != len(inputs) or (rows * cols).sum() != len(values) \
+            or cols.sum() != len(col_slice):
+        raise InstanceError(f"{path}: placement arrays are inconsistent with the placement header")
+    r_end, v_end, c_end = np.cumsum(rows), np.cumsum(rows * cols), np.cumsum(cols)
+    placements = tuple(
+        Placement(int(x), int(r0), int(c0), inputs[r_end[i] - r:r_end[i]], values[v_end[i] - r * c:v_end[i]].reshape(r, c),
+                  col_slice[c_end[i] - c:c_end[i]], targets[targets[:, 0] == i, 1:])
+        for i, (x, r0, c0, r, c) in enumerate(header))
+    activations = None
+    if schedule == "listed":
+        activations = Activations(*(array(path, arrays, k, 1, "i") for k in ("act_crossbar", "act_col0", "act_ptr", "act_rows")))
+    reference = array(path, arrays, "reference", 2, "i") if "reference" in arrays else None
+    return Mapping(spec, int(require(path, meta, "n_inputs", int)), int(require(path, meta, "n_outputs", int)),
+                   placements, schedule, activations, reference, meta.get("info", {}))
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)

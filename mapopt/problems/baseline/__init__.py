@@ -1,0 +1,1 @@
+"""The two reference mappings every gain is measured against: ``dense`` and ``orc``."""

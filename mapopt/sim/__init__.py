@@ -1,0 +1,50 @@
+"""The embedded crossbar simulator: validate, execute and cost a `Mapping`.
+
+`simulate` runs all three on one shared cell-level view, which is what solvers and the
+CLI call; the single functions are there for tests and experiments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..layer import Layer
+from ..mapping import Mapping
+from .circuit import Circuit, build_circuit
+from .cost import CostReport, cost
+from .execute import execute
+from .fabric import Fabric, build_fabric
+from .validate import RULES, Violation, shape_violations, validate
+
+
+@dataclass(frozen=True)
+class Report:
+    """Validation and cost of one mapping: `valid` (no structural violation), `exact`
+    (function and emulation match the layer or its declared approximation)."""
+
+    valid: bool
+    exact: bool
+    violations: list
+    cost: CostReport | None
+
+    def to_dict(self) -> dict:
+        return {"valid": self.valid, "exact": self.exact, "violations": [str(v) for v in self.violations],
+                "cost": None if self.cost is None else self.cost.to_dict()}
+
+
+def simulate(mapping: Mapping, layer: Layer, probes: int = 4, seed: int = 0) -> Report:
+    """Validate and cost `mapping` as a mapping of `layer`."""
+    violations = shape_violations(mapping, layer)
+    if violations:
+        return Report(valid=False, exact=False, violations=violations, cost=None)
+    fab = build_fabric(mapping)
+    circ = build_circuit(fab)
+    violations = validate(mapping, layer, probes, seed, fabric=fab, circuit=circ)
+    exact = not any(v.rule in ("function", "execution") for v in violations)
+    return Report(valid=not violations, exact=exact, violations=violations, cost=cost(mapping, fab, circ))
+
+
+__all__ = ["RULES", "Circuit", "CostReport", "Fabric", "Report", "Violation", "build_circuit", "build_fabric",
+           "cost", "execute", "simulate", "validate"]
