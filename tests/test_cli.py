@@ -1,0 +1,135 @@
+"""The ``mapopt`` command line through its real entry point: JSON fields, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mapopt.mapping import load_mapping, save_mapping
+
+ROOT = Path(__file__).resolve().parents[1]
+SYNTHETIC = ROOT / "instances" / "synthetic"
+
+
+def mapopt(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    """Run ``python -m mapopt.cli`` as a user would run ``mapopt``."""
+    proc = subprocess.run([sys.executable, "-m", "mapopt.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory) -> Path:
+    """A tiny conv net saved as a torch checkpoint and imported at 80% sparsity."""
+    torch = pytest.importorskip("torch")
+    tmp = tmp_path_factory.mktemp("net")
+    gen = torch.Generator().manual_seed(7)
+    state = {"module.conv1.weight": torch.randn(16, 3, 3, 3, generator=gen),
+             "module.layer1.conv.weight": torch.randn(32, 16, 3, 3, generator=gen),
+             "module.fc.weight": torch.randn(10, 32, generator=gen), "module.fc.bias": torch.randn(10, generator=gen)}
+    torch.save({"state_dict": state, "epoch": 3}, tmp / "net.th")
+    mapopt("import", tmp / "net.th", "--out", tmp / "inst", "--sparsity", "0.8")
+    return tmp / "inst"
+
+
+def test_import_writes_one_instance_per_layer_and_an_index(imported):
+    index = json.loads((imported / "index.json").read_text())
+    assert [layer["name"] for layer in index["layers"]] == ["conv1", "layer1.conv", "fc"]
+    assert all((imported / layer["file"]).is_file() for layer in index["layers"])
+    assert all(abs(layer["sparsity"] - 0.8) < 0.02 for layer in index["layers"])
+
+
+def test_solve_json_orc_is_valid_exact_and_beats_dense(imported):
+    runs = {m: json.loads(mapopt("solve", imported / "layer1.conv.npz", "--problem", "baseline", "--method", m,
+                                 "--json").stdout) for m in ("dense", "orc")}
+    for r in runs.values():
+        assert {"status", "objective", "bound", "method", "wall_time", "valid", "exact", "cost"} <= r.keys()
+        assert r["valid"] and r["exact"]
+        assert r["objective"] == r["cost"]["ou_activations"]
+        assert r["bound"] <= r["objective"]
+    assert runs["orc"]["objective"] < runs["dense"]["objective"]
+
+
+def test_solution_round_trips_through_validate_and_corruption_fails(tmp_path):
+    inst = SYNTHETIC / sorted(p.name for p in SYNTHETIC.glob("*.npz"))[0]
+    sol = tmp_path / "sol.npz"
+    mapopt("solve", inst, "--problem", "baseline", "--method", "orc", "--out", sol)
+    report = json.loads(mapopt("validate", inst, sol, "--json").stdout)
+    assert report["valid"] and report["exact"] and report["violations"] == []
+    mapping = load_mapping(sol)
+    p = mapping.placements[0]
+    values = p.values.copy()
+    r, c = np.argwhere(values > 0)[0]
+    values[r, c] -= 1
+    broken = mapping.replace(placements=(p.__class__(p.crossbar, p.row0, p.col0, p.inputs, values, p.col_slice,
+                                                     p.targets),) + mapping.placements[1:])
+    save_mapping(tmp_path / "broken.npz", broken)
+    proc = mapopt("validate", inst, tmp_path / "broken.npz", ok=False)
+    assert proc.returncode == 1
+    assert "function" in proc.stdout
+
+
+def test_method_list_names_the_baselines():
+    out = mapopt("solve", SYNTHETIC / "index.json", "--problem", "baseline", "--method", "list").stdout
+    assert {line.split()[0] for line in out.splitlines()} == {"dense", "orc", "auto"}
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("solve", "missing.npz", "--problem", "baseline", "--method", "orc"), "missing.npz"),
+    (("solve", "SYN", "--problem", "nonsense", "--method", "orc"), "unknown problem"),
+    (("solve", "SYN", "--problem", "baseline", "--method", "nonsense"), "no method"),
+    (("solve", "SYN", "--problem", "baseline", "--time-limit", "-1"), "time limit"),
+    (("import", "missing.th", "--out", "x"), "missing.th"),
+])
+def test_bad_input_is_one_line_naming_it(args, expected):
+    first = sorted(SYNTHETIC.glob("*.npz"))[0]
+    proc = mapopt(*[str(first) if a == "SYN" else a for a in args], ok=False)
+    assert expected in one_line_error(proc)
+
+
+def test_corrupt_instance_file_is_one_line(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes((sorted(SYNTHETIC.glob("*.npz"))[0]).read_bytes()[:200])
+    assert str(bad) in one_line_error(mapopt("inspect", bad, ok=False))
+
+
+def test_bench_resumes_without_duplicates_and_reports(tmp_path):
+    out = tmp_path / "res.jsonl"
+    mapopt("bench", SYNTHETIC, "--problem", "baseline", "--methods", "dense,orc", "--jobs", "2", "--out", out)
+    first = out.read_text().splitlines()
+    n_files = len(list(SYNTHETIC.glob("*.npz")))
+    assert len(first) == 2 * n_files
+    mapopt("bench", SYNTHETIC, "--problem", "baseline", "--methods", "dense,orc", "--out", out)
+    assert out.read_text().splitlines() == first
+    records = [json.loads(line) for line in first]
+    assert all(r["valid"] and r["exact"] for r in records)
+    table = mapopt("report", out).stdout
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()[2:]}
+    assert set(rows) == {"dense", "orc"}
+    dense_sum = sum(r["objective"] for r in records if r["task"]["method"] == "dense")
+    assert str(dense_sum) in rows["dense"]
+
+
+def test_inspect_describes_instances_mappings_and_networks(tmp_path):
+    inst = sorted(SYNTHETIC.glob("*.npz"))[0]
+    info = json.loads(mapopt("inspect", inst, "--json").stdout)
+    assert info["kind"] == "instance" and len(info["matrix"]) == 2
+    mapopt("solve", inst, "--problem", "baseline", "--method", "dense", "--out", tmp_path / "s.npz")
+    assert json.loads(mapopt("inspect", tmp_path / "s.npz", "--json").stdout)["schedule"] == "grid"
+    net = json.loads(mapopt("inspect", SYNTHETIC, "--json").stdout)
+    assert net["kind"] == "network" and len(net["layers"]) == len(list(SYNTHETIC.glob("*.npz")))
