@@ -1,51 +1,64 @@
-"""The conventional im2col layout: every weight slice in a fixed logical column, tiled onto crossbars.
+"""Where weight slices go: logical columns, the conventional im2col layout and the compacted ORC layout.
 
 Each polarity gets its own crossbar set (positive and negative magnitudes under a
 differential pair, one set under offset encoding). With ``adjacent`` slices an output's
 ``S`` slices sit in neighbouring columns, so an OU column group of ``w`` columns serves
-``w / S`` outputs; with ``per_crossbar`` every slice gets its own crossbar set and a group
-serves ``w`` outputs. Outputs go in `column_order` (natural order by default): that order
-is what filter ordering optimizes. Rows are inputs in natural order, tiled by crossbar rows.
+``g = w / S`` outputs; with ``per_crossbar`` every slice gets its own crossbar set and a
+group serves ``g = w`` outputs.
+
+- `conventional_mapping`: outputs in a column order, rows in natural order, tiled onto
+  crossbars (the ``dense`` and ``orc`` baselines).
+- `compact_mapping`: outputs in given groups; each group's live rows (a nonzero in any of
+  its columns) are stored contiguously, ``h`` rows per OU slot, slots stacked into
+  crossbar lanes with an input index (OU-based row compression with compaction, as in
+  SRE/ORC). Its OU activations are listed, one per slot.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import MapoptError
 from .hardware import HardwareSpec
 from .layer import slice_matrix
-from .mapping import Mapping, Placement
+from .mapping import Activations, Mapping, Placement
+
+
+@dataclass(frozen=True)
+class CrossbarSet:
+    """The logical columns one crossbar set holds: ``values[:, o]`` are output ``o``'s ``k`` columns
+    (``n x m x k``), ``columns[o]`` their ``(output, shift, sign, slice)`` rows (``m x k x 4``)."""
+
+    values: np.ndarray
+    columns: np.ndarray
+
+    def group(self, outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cell values (n x len*k) and column rows of `outputs`, side by side in that order."""
+        n, _, k = self.values.shape
+        return self.values[:, outputs].reshape(n, len(outputs) * k), self.columns[outputs].reshape(-1, 4)
 
 
 def outputs_per_group(spec: HardwareSpec) -> int:
-    """Outputs that share one OU column group, ``g``: ``w / S`` adjacent, ``w`` per crossbar."""
+    """Outputs that share one OU column group, ``g``: ``w / S`` adjacent (at least 1), ``w`` per crossbar."""
     return max(1, spec.ou_cols // spec.n_slices) if spec.slice_layout == "adjacent" else spec.ou_cols
 
 
-def logical_columns(matrix: np.ndarray, spec: HardwareSpec, order: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per crossbar set: the logical columns' cell values (n x L) and their ``(output, shift, sign, slice)`` rows.
-
-    Within a set, columns follow `order`; an output's slices, when adjacent, go most
-    significant first.
-    """
+def crossbar_sets(matrix: np.ndarray, spec: HardwareSpec) -> list[CrossbarSet]:
+    """The crossbar sets of an integer layer matrix: one per polarity, times one per slice if per crossbar."""
     planes, sign = slice_matrix(matrix, spec)
     polarities = [(1, sign > 0), (-1, sign < 0)] if spec.polarity == "differential" else [(1, np.ones_like(sign, bool))]
-    shifts = np.array(spec.slice_shifts)
-    S = spec.n_slices
+    shifts, S, m = np.array(spec.slice_shifts), spec.n_slices, matrix.shape[1]
+    slices = [np.arange(S)] if spec.slice_layout == "adjacent" else [np.array([s]) for s in range(S)]
     sets = []
     for pol, mask in polarities:
-        signed = planes * mask[None]
-        if spec.slice_layout == "adjacent":
-            values = signed[:, :, order].transpose(1, 2, 0).reshape(matrix.shape[0], -1)
-            slc = np.tile(np.arange(S), len(order))
-            out = np.repeat(order, S)
-            sets.append((values, np.column_stack([out, shifts[slc], np.full(len(out), pol), slc])))
-        else:
-            for s in range(S):
-                meta = np.column_stack([order, np.full(len(order), shifts[s]), np.full(len(order), pol),
-                                        np.full(len(order), s)])
-                sets.append((signed[s][:, order], meta))
+        for slc in slices:
+            values = (planes[slc] * mask[None]).transpose(1, 2, 0)
+            columns = np.stack(np.broadcast_arrays(np.arange(m)[:, None], shifts[slc][None, :],
+                                                   np.full((m, len(slc)), pol), slc[None, :]), axis=-1)
+            sets.append(CrossbarSet(values, columns))
     return sets
 
 
@@ -53,14 +66,14 @@ def conventional_mapping(matrix: np.ndarray, spec: HardwareSpec, schedule: str =
                          column_order: np.ndarray | None = None, meta: dict | None = None) -> Mapping:
     """Tile the logical columns of `matrix` (n x m integers) onto crossbars, one placement per crossbar."""
     n, m = matrix.shape
-    order = np.arange(m) if column_order is None else np.asarray(column_order, dtype=np.int64)
-    if sorted(order.tolist()) != list(range(m)):
-        raise MapoptError(f"column order must be a permutation of the {m} outputs")
-    per_xbar = spec.xbar_cols - spec.xbar_cols % (spec.n_slices if spec.slice_layout == "adjacent" else 1)
+    order = check_order(column_order, m)
+    k = 1 if spec.slice_layout == "per_crossbar" else spec.n_slices
+    per_xbar = spec.xbar_cols - spec.xbar_cols % k
     if per_xbar <= 0:
-        raise MapoptError(f"a {spec.xbar_cols}-column crossbar cannot hold the {spec.n_slices} slices of one weight")
+        raise MapoptError(f"a {spec.xbar_cols}-column crossbar cannot hold the {k} slices of one weight")
     placements, xbar = [], 0
-    for values, cols in logical_columns(matrix, spec, order):
+    for cset in crossbar_sets(matrix, spec):
+        values, cols = cset.group(order)
         for c0 in range(0, values.shape[1], per_xbar):
             block, bcols = values[:, c0:c0 + per_xbar], cols[c0:c0 + per_xbar]
             targets = np.column_stack([np.arange(len(bcols)), bcols[:, :3]])
@@ -69,3 +82,61 @@ def conventional_mapping(matrix: np.ndarray, spec: HardwareSpec, schedule: str =
                 placements.append(Placement(xbar, 0, 0, rows, block[rows], bcols[:, 3].copy(), targets))
                 xbar += 1
     return Mapping(spec, n, m, tuple(placements), schedule, meta=dict(meta or {}))
+
+
+def check_order(column_order, m: int) -> np.ndarray:
+    """`column_order` as a permutation of ``range(m)`` (natural order when None)."""
+    order = np.arange(m) if column_order is None else np.asarray(column_order, dtype=np.int64)
+    if order.shape != (m,) or not np.array_equal(np.sort(order), np.arange(m)):
+        raise MapoptError(f"column order must be a permutation of the {m} outputs")
+    return order
+
+
+def lane_width(spec: HardwareSpec) -> int:
+    """Columns one group occupies in the compact layout: its ``g x k`` columns rounded up to whole OUs."""
+    k = 1 if spec.slice_layout == "per_crossbar" else spec.n_slices
+    return math.ceil(outputs_per_group(spec) * k / spec.ou_cols) * spec.ou_cols
+
+
+def compact_mapping(matrix: np.ndarray, spec: HardwareSpec, groups: list[np.ndarray],
+                    meta: dict | None = None) -> Mapping:
+    """Each group's live rows stored contiguously in OU slots of ``h`` rows, slots filling crossbar lanes.
+
+    A group holds at most ``g`` outputs; every output must be in exactly one group. A slot's
+    activation switches on its live rows and the ``w`` columns of each OU column group of the lane.
+    """
+    n, m = matrix.shape
+    g = outputs_per_group(spec)
+    check_groups(groups, m, g)
+    h, w, lw = spec.ou_rows, spec.ou_cols, lane_width(spec)
+    lanes, slots_per_lane = spec.xbar_cols // lw, spec.xbar_rows // h
+    if lanes == 0:
+        raise MapoptError(f"a group of {g} outputs needs {lw} columns; the crossbar has {spec.xbar_cols}")
+    placements, acts, xbar_base = [], [], 0
+    for cset in crossbar_sets(matrix, spec):
+        slot = 0
+        for outputs in groups:
+            values, cols = cset.group(np.asarray(outputs, dtype=np.int64))
+            live = np.flatnonzero(values.any(axis=1))
+            targets = np.column_stack([np.arange(len(cols)), cols[:, :3]])
+            for r0 in range(0, len(live), h):
+                rows = live[r0:r0 + h]
+                lane = slot // slots_per_lane
+                xbar, col0, row0 = xbar_base + lane // lanes, (lane % lanes) * lw, (slot % slots_per_lane) * h
+                placements.append(Placement(xbar, row0, col0, rows, values[rows], cols[:, 3].copy(), targets))
+                acts += [(xbar, col0 + c, row0, len(rows)) for c in range(0, len(cols), w)]
+                slot += 1
+        xbar_base += math.ceil(slot / (slots_per_lane * lanes))
+    a = np.array(acts, dtype=np.int64).reshape(-1, 4)
+    ptr = np.concatenate([[0], np.cumsum(a[:, 3])])
+    rows = np.concatenate([np.arange(r, r + k) for r, k in zip(a[:, 2], a[:, 3])]) if len(a) else np.zeros(0, np.int64)
+    activations = Activations(a[:, 0], a[:, 1], ptr, rows.astype(np.int64))
+    return Mapping(spec, n, m, tuple(placements), "listed", activations, meta=dict(meta or {}))
+
+
+def check_groups(groups: list[np.ndarray], m: int, g: int) -> None:
+    """Raise `MapoptError` unless `groups` partition ``range(m)`` into groups of at most `g`."""
+    sizes = [len(x) for x in groups]
+    flat = np.concatenate([np.asarray(x, dtype=np.int64) for x in groups]) if groups else np.zeros(0, np.int64)
+    if max(sizes, default=0) > g or not np.array_equal(np.sort(flat), np.arange(m)):
+        raise MapoptError(f"groups must partition the {m} outputs into groups of at most {g}")

@@ -134,6 +134,9 @@ def load_mapping(path: str | Path) -> Mapping:
     if np.any(header[:, 3:] < 0) or rows.sum() != len(inputs) or (rows * cols).sum() != len(values) \
             or cols.sum() != len(col_slice):
         raise InstanceError(f"{path}: placement arrays are inconsistent with the placement header")
+    if np.any((targets[:, 0] < 0) | (targets[:, 0] >= len(header))):
+        # such a target would belong to no placement and silently vanish
+        raise InstanceError(f"{path}: array 'targets' names a placement outside 0..{len(header) - 1}")
     r_end, v_end, c_end = np.cumsum(rows), np.cumsum(rows * cols), np.cumsum(cols)
     placements = tuple(
         Placement(int(x), int(r0), int(c0), inputs[r_end[i] - r:r_end[i]], values[v_end[i] - r * c:v_end[i]].reshape(r, c),
@@ -142,6 +145,11 @@ def load_mapping(path: str | Path) -> Mapping:
     activations = None
     if schedule == "listed":
         activations = Activations(*(array(path, arrays, k, 1, "i") for k in ("act_crossbar", "act_col0", "act_ptr", "act_rows")))
+        ptr = activations.ptr
+        if activations.col0.shape != activations.crossbar.shape or ptr.shape != (len(activations) + 1,) \
+                or ptr[0] != 0 or ptr[-1] != len(activations.rows) or np.any(np.diff(ptr) < 0):
+            raise InstanceError(f"{path}: listed activation arrays are inconsistent "
+                                f"(act_ptr must rise from 0 to len(act_rows), one entry per activation plus one)")
     reference = array(path, arrays, "reference", 2, "i") if "reference" in arrays else None
     return Mapping(spec, int(require(path, meta, "n_inputs", int)), int(require(path, meta, "n_outputs", int)),
                    placements, schedule, activations, reference, meta.get("info", {}))

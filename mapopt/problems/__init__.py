@@ -16,6 +16,7 @@ from ..errors import SolverError
 #: problem name -> module that registers its methods when imported
 _MODULES = {
     "baseline": "mapopt.problems.baseline.methods",
+    "filter-ordering": "mapopt.problems.filter_ordering.methods",
 }
 
 

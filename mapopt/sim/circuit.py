@@ -87,11 +87,12 @@ def column_table(mapping) -> tuple[dict, np.ndarray, np.ndarray]:
     ncols = np.array([p.n_cols for p in ps], dtype=np.int64)
     col_of_place = np.cumsum(ncols) - ncols
     slices = np.concatenate([p.col_slice for p in ps]).astype(np.int64) if ps else np.zeros(0, np.int64)
-    parts = [np.column_stack([p.targets[:, 0] + col_of_place[i], p.targets[:, 1:]])
-             for i, p in enumerate(ps) if len(p.targets)]
+    # a target naming a column outside its own placement is dropped here (validate reports
+    # it); offset into the global numbering it would land on a neighbouring placement's column
+    inside = [(p.targets[:, 0] >= 0) & (p.targets[:, 0] < p.n_cols) for p in ps]
+    parts = [np.column_stack([p.targets[ok, 0] + col_of_place[i], p.targets[ok, 1:]])
+             for i, (p, ok) in enumerate(zip(ps, inside)) if ok.any()]
     targets = np.concatenate(parts).astype(np.int64) if parts else np.zeros((0, 4), np.int64)
-    inside = (targets[:, 0] >= 0) & (targets[:, 0] < len(slices))
-    targets = targets[inside]
     groups: dict[int, list] = {}
     for row in targets[np.lexsort(targets.T[::-1])].tolist():
         groups.setdefault(row[0], []).append(tuple(row[1:]))

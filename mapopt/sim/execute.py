@@ -4,18 +4,39 @@ An input vector of ``A``-bit unsigned integers is fed ``d`` bits per cycle. In e
 every segment's partial sum is clipped at its ADC's ``2^a - 1``, shifted and added into its
 outputs. Segments whose worst partial sum provably fits their ADC cannot clip; they are
 folded into one matrix and computed with a single BLAS product (``fold=True``, the default).
+
+Three ways to compute, all bit-exact:
+
+- folded: ``x @ (M R)``, one dense product;
+- tiled (``adc="ideal", fold=False``): every OU activation's partial outputs from the
+  inputs it reads (its segments merged per output, which an ideal ADC allows), then summed;
+- bit-serial: every segment's partial sum in every cycle, all cycles in one sparse
+  product, clipped, routed per cycle and weighted by ``2^(d k)``.
+
+What a mode derives from a circuit (dense or regrouped matrices) is computed on first use
+and kept while the circuit lives, so a circuit must not be changed once built. Integers
+are carried in float32 wherever a bound from the circuit proves every value stays below
+``2^24`` (exact there), in float64 otherwise.
 """
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
+
 import numpy as np
+import scipy.sparse as sp
 
 from ..errors import MapoptError
 from ..mapping import Mapping
 from .circuit import Circuit, build_circuit
-from .fabric import build_fabric
+from .fabric import build_fabric, unique_rows
 
 ADC_MODES = ("clip", "ideal")
+FLOAT32_EXACT = 2.0 ** 24  # float32 holds every integer below this exactly
+CHUNK_BYTES = 1 << 20  # partial sums computed per batch chunk of about this size (stays in cache)
+
+_DERIVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def execute(mapping: Mapping, inputs: np.ndarray, adc: str = "clip", fold: bool = True,
@@ -23,31 +44,29 @@ def execute(mapping: Mapping, inputs: np.ndarray, adc: str = "clip", fold: bool 
     """Outputs (batch x m, int64) of `mapping` on integer `inputs` (batch x n or n).
 
     ``adc="ideal"`` never clips. ``fold=False`` computes every segment per OU (the tiled
-    mode) instead of folding the ones that cannot clip.
+    mode, or bit-serial with clipping) instead of folding the ones that cannot clip.
     """
     if adc not in ADC_MODES:
         raise MapoptError(f"adc must be one of {ADC_MODES}, got {adc!r}")
     x = check_inputs(mapping, inputs)
     c = circuit if circuit is not None else build_circuit(build_fabric(mapping))
-    clip = adc == "clip"
-    safe = (c.seg_max <= c.seg_cap) if (fold or not clip) else np.zeros(c.n_segments, dtype=bool)
-    if fold and clip:
-        y = _folded(c, x, safe)
-        if not safe.all():
-            y += _bit_serial(c, x, ~safe, mapping.spec)
-    elif fold:
-        y = _folded(c, x, np.ones(c.n_segments, dtype=bool))
-    elif clip:
-        y = _bit_serial(c, x, np.ones(c.n_segments, dtype=bool), mapping.spec)
+    spec = mapping.spec
+    if adc == "ideal":
+        y = _folded(c, x, "all") if fold else _tiled(c, x, spec.input_bits)
+    elif not fold:
+        y = _bit_serial(c, x, "all", spec)
     else:
-        y = _tiled(c, x)
-    y -= c.offset * x.sum(axis=1, keepdims=True)
+        y = _folded(c, x, "safe")
+        if not _segments(c, "safe").all():
+            y += _bit_serial(c, x, "unsafe", spec)
+    if c.offset:
+        y -= c.offset * x.sum(axis=1, keepdims=True)
     out = np.rint(y).astype(np.int64)
     return out[0] if np.ndim(inputs) == 1 else out
 
 
 def check_inputs(mapping: Mapping, inputs: np.ndarray) -> np.ndarray:
-    """Inputs as a float64 batch, after checking shape and the unsigned ``A``-bit range."""
+    """Inputs as an integer batch, after checking shape and the unsigned ``A``-bit range."""
     x = np.atleast_2d(np.asarray(inputs))
     spec = mapping.spec
     if x.ndim != 2 or x.shape[1] != mapping.n_inputs:
@@ -56,29 +75,106 @@ def check_inputs(mapping: Mapping, inputs: np.ndarray) -> np.ndarray:
         raise MapoptError(f"inputs must be integers, got {x.dtype}")
     if x.size and (x.min() < 0 or x.max() > 2 ** spec.input_bits - 1):
         raise MapoptError(f"inputs must lie in 0..{2 ** spec.input_bits - 1} ({spec.input_bits}-bit unsigned)")
-    return x.astype(np.float64)
+    return x
 
 
-def _folded(c: Circuit, x: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """``x @ (M R)`` over the segments in `keep`: exact when none of them can clip."""
-    w = (c.M[:, keep] @ c.R[keep]).toarray() if not keep.all() else (c.M @ c.R).toarray()
-    return x @ w
+def _derived(c: Circuit, key: tuple, build):
+    """``build()``, computed once per circuit and `key`, kept while the circuit lives."""
+    store = _DERIVED.setdefault(c, {})
+    if key not in store:
+        store[key] = build()
+    return store[key]
 
 
-def _tiled(c: Circuit, x: np.ndarray) -> np.ndarray:
-    """Every segment's partial sum on the whole input, then routed: the OU-tiled exact mode."""
-    partial = (c.M.T @ x.T).T
-    return (c.R.T @ partial.T).T
+def _segments(c: Circuit, which: str) -> np.ndarray:
+    """Mask of the segments `which` names: ``all``, ``safe`` (cannot clip) or ``unsafe``."""
+    if which == "all":
+        return np.ones(c.n_segments, dtype=bool)
+    safe = c.seg_max <= c.seg_cap
+    return safe if which == "safe" else ~safe
 
 
-def _bit_serial(c: Circuit, x: np.ndarray, keep: np.ndarray, spec) -> np.ndarray:
-    """Segments in `keep`, cycle by cycle: ``d`` input bits, clip at the ADC, shift and add."""
-    Mt, R, cap = c.M[:, keep].T.tocsr(), c.R[keep].T.tocsr(), c.seg_cap[keep]
-    xi = x.astype(np.int64)
-    mask = 2 ** spec.dac_bits - 1
-    y = np.zeros((x.shape[0], c.R.shape[1]))
-    for k in range(spec.input_cycles):
-        chunk = ((xi >> (spec.dac_bits * k)) & mask).astype(np.float64)
-        partial = np.minimum(Mt @ chunk.T, cap[:, None])
-        y += (R @ partial).T * 2.0 ** (spec.dac_bits * k)
-    return y
+def _exact_dtype(bound: float) -> type:
+    """float32 where every value stays below `bound` < ``2^24``, float64 otherwise."""
+    return np.float32 if bound < FLOAT32_EXACT else np.float64
+
+
+def _folded(c: Circuit, x: np.ndarray, which: str) -> np.ndarray:
+    """``x @ (M R)`` over the segments `which` names: exact when none of them can clip."""
+    def build():
+        keep = _segments(c, which)
+        return (c.M[:, keep] @ c.R[keep]).toarray()
+    return x.astype(np.float64) @ _derived(c, ("folded", which), build)
+
+
+@dataclass(frozen=True)
+class _TilePlan:
+    """Per (activation, output) pair ``k``: ``G[k]``, the activation's cells merged for that
+    output (pairs x inputs); ``Q`` sums the pairs into outputs (outputs x pairs)."""
+
+    G: sp.csr_matrix
+    Q: sp.csr_matrix
+
+
+def _tile_plan(c: Circuit, input_bits: int) -> _TilePlan:
+    """Merge each activation's segments per output they route to."""
+    R = c.R.tocoo()
+    pair, pairs = unique_rows(c.seg_act[R.row], R.col)
+    to_pair = sp.csr_matrix((R.data, (R.row, pair)), shape=(c.n_segments, len(pairs)))
+    G = (c.M @ to_pair).T.tocsr()
+    G.eliminate_zeros()
+    Q = sp.csr_matrix((np.ones(len(pairs)), (pairs[:, 1], np.arange(len(pairs)))), shape=(c.R.shape[1], len(pairs)))
+    bound = np.asarray((Q @ abs(G)).sum(axis=1)).max(initial=0) * (2 ** input_bits - 1)
+    dtype = _exact_dtype(bound)
+    return _TilePlan(G.astype(dtype), Q.astype(dtype).tocsr())
+
+
+def _tiled(c: Circuit, x: np.ndarray, input_bits: int) -> np.ndarray:
+    """Every activation's partial outputs on the whole input, then summed: the OU-tiled exact mode."""
+    plan = _derived(c, ("tiled", input_bits), lambda: _tile_plan(c, input_bits))
+    xt = x.T.astype(plan.G.dtype, order="C")
+    return (plan.Q @ (plan.G @ xt)).T.astype(np.float64)
+
+
+@dataclass(frozen=True)
+class _SerialPlan:
+    """Segments as rows of ``Mt`` (segments x inputs), their ADC caps, and ``Rt`` routing
+    them to outputs (outputs x segments) with ``sign * 2^shift``."""
+
+    Mt: sp.csr_matrix
+    cap: np.ndarray
+    Rt: sp.csr_matrix
+
+
+def _serial_plan(c: Circuit, which: str) -> _SerialPlan:
+    """The segments `which` names, in the narrowest dtype that keeps every value exact."""
+    keep = _segments(c, which)
+    Mt, R, cap = c.M[:, keep].T.tocsr(), c.R[keep], c.seg_cap[keep]
+    worst = np.minimum(c.seg_max[keep], cap)
+    bound = max(c.seg_max[keep].max(initial=0), (abs(R).T @ worst).max(initial=0))
+    dtype = _exact_dtype(bound)
+    return _SerialPlan(Mt.astype(dtype), cap.astype(dtype)[:, None], R.T.tocsr().astype(dtype))
+
+
+def _bit_serial(c: Circuit, x: np.ndarray, which: str, spec) -> np.ndarray:
+    """Segments `which` names, cycle by cycle: ``d`` input bits, clip at the ADC, shift and add.
+
+    The batch goes in chunks small enough for the partial sums to stay in cache; within a
+    chunk the cycles are stacked along the batch, so each chunk is one sparse product.
+    """
+    plan = _derived(c, ("serial", which), lambda: _serial_plan(c, which))
+    cycles, d = spec.input_cycles, spec.dac_bits
+    shifts = (d * np.arange(cycles, dtype=np.uint16))[:, None]
+    weights = 2.0 ** (d * np.arange(cycles))
+    xt = x.T.astype(np.uint16)  # inputs are at most 16 bits
+    n, batch = xt.shape
+    step = max(1, CHUNK_BYTES // max(1, plan.Mt.shape[0] * cycles * plan.Mt.dtype.itemsize))
+    y = np.empty((plan.Rt.shape[0], batch))
+    for lo in range(0, batch, step):
+        part = xt[:, lo:lo + step]
+        chunks = ((part[:, None, :] >> shifts) & np.uint16(2 ** d - 1)).astype(plan.Mt.dtype)
+        partial = plan.Mt @ chunks.reshape(n, -1)
+        np.minimum(partial, plan.cap, out=partial)
+        routed = (plan.Rt @ partial).reshape(len(y), cycles, -1)
+        y[:, lo:lo + step] = np.einsum("ock,c->ok", routed.astype(np.float64), weights)
+    return y.T

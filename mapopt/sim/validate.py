@@ -16,7 +16,7 @@ from ..layer import Layer
 from ..mapping import SCHEDULES, Mapping
 from .circuit import Circuit, build_circuit
 from .execute import execute
-from .fabric import Fabric, build_fabric
+from .fabric import Fabric, build_fabric, unique_rows
 
 RULES = ("shape", "value_range", "bounds", "overlap", "row_conflict", "inputs", "slice", "target",
          "alignment", "coverage", "column_mix", "adc_range", "function", "execution", "objective")
@@ -58,10 +58,24 @@ def shape_violations(mapping: Mapping, layer: Layer) -> list[Violation]:
         return [Violation("shape", f"schedule {mapping.schedule!r} and listed activations do not agree")]
     out = []
     for i, p in enumerate(mapping.placements):
+        arrays = (p.inputs, p.values, p.col_slice, p.targets)
         if p.values.ndim != 2 or p.inputs.shape != (p.n_rows,) or p.col_slice.shape != (p.n_cols,) \
-                or p.targets.ndim != 2 or p.targets.shape[1] != 4:
-            out.append(Violation("shape", f"placement {i} has inconsistent array shapes", {"placement": i}))
+                or p.targets.ndim != 2 or p.targets.shape[1] != 4 \
+                or not all(np.issubdtype(a.dtype, np.integer) for a in arrays):
+            out.append(Violation("shape", f"placement {i} has inconsistent array shapes or non-integer arrays",
+                                 {"placement": i}))
+    acts = mapping.activations
+    # build_fabric indexes the rows through ptr, so broken pointers must be caught before it runs
+    if acts is not None and not _listed_arrays_ok(acts):
+        out.append(Violation("shape", "listed activations have inconsistent arrays (crossbar, col0, ptr, rows)"))
     return out
+
+
+def _listed_arrays_ok(acts) -> bool:
+    arrays = (acts.crossbar, acts.col0, acts.ptr, acts.rows)
+    return all(a.ndim == 1 and np.issubdtype(a.dtype, np.integer) for a in arrays) \
+        and acts.col0.shape == acts.crossbar.shape and acts.ptr.shape == (len(acts.crossbar) + 1,) \
+        and acts.ptr[0] == 0 and acts.ptr[-1] == len(acts.rows) and not np.any(np.diff(acts.ptr) < 0)
 
 
 def _placement_rules(mapping: Mapping) -> list[Violation]:
@@ -107,34 +121,42 @@ def _target_rules(mapping: Mapping, i: int, p) -> list[Violation]:
 
 
 def _cell_rules(fab: Fabric) -> list[Violation]:
-    spec, out = fab.mapping.spec, []
-    key = (fab.cell_xbar * spec.xbar_rows + fab.cell_row) * spec.xbar_cols + fab.cell_col
-    uniq, first, count = np.unique(key, return_index=True, return_counts=True)
+    out = []
+    # group by the (crossbar, row, column) triple itself: a packed key would alias a cell
+    # outside the crossbar (reported under "bounds") with a real cell and invent an overlap
+    cell_of, _ = unique_rows(fab.cell_xbar, fab.cell_row, fab.cell_col)
+    count = np.bincount(cell_of, minlength=1)
     if np.any(count > 1):
         k = int(np.flatnonzero(count > 1)[0])
-        cell = int(first[k])
+        cell = int(np.flatnonzero(cell_of == k)[0])
         out.append(Violation("overlap", f"{int((count > 1).sum())} cells are placed twice, first crossbar "
                                         f"{fab.cell_xbar[cell]} cell ({fab.cell_row[cell]},{fab.cell_col[cell]})",
                              {"crossbar": int(fab.cell_xbar[cell]), "cell": [int(fab.cell_row[cell]), int(fab.cell_col[cell])]}))
-    nz = fab.nz
-    row_key = fab.cell_xbar[nz] * spec.xbar_rows + fab.cell_row[nz]
-    pairs = np.unique(np.stack([row_key, fab.cell_input[nz]], axis=1), axis=0)
-    conflict = np.flatnonzero(np.diff(pairs[:, 0]) == 0)
-    if len(conflict):
-        rk, a, b = pairs[conflict[0], 0], pairs[conflict[0], 1], pairs[conflict[0] + 1, 1]
-        out.append(Violation("row_conflict", f"crossbar {rk // spec.xbar_rows} row {rk % spec.xbar_rows} is driven "
-                                             f"by inputs {a} and {b}", {"crossbar": int(rk // spec.xbar_rows), "row": int(rk % spec.xbar_rows)}))
+    out += _row_conflicts(fab)
     return out
+
+
+def _row_conflicts(fab: Fabric) -> list[Violation]:
+    """A wordline carries one input: per crossbar row without an input index, per row and OU
+    column group with one (``orc`` and ``listed`` schedules index each group's rows)."""
+    spec, nz = fab.mapping.spec, fab.nz
+    width = spec.xbar_cols if fab.mapping.schedule == "grid" else spec.ou_cols
+    _, rows = unique_rows(fab.cell_xbar[nz], fab.cell_row[nz], fab.cell_col[nz] // width, fab.cell_input[nz])
+    conflict = np.flatnonzero(np.all(rows[1:, :3] == rows[:-1, :3], axis=1))
+    if not len(conflict):
+        return []
+    x, r, c, a = rows[conflict[0]]
+    b = rows[conflict[0] + 1, 3]
+    scope = "" if width == spec.xbar_cols else f" in OU column group {c}"
+    return [Violation("row_conflict", f"crossbar {x} row {r}{scope} is driven by inputs {a} and {b}",
+                      {"crossbar": int(x), "row": int(r)})]
 
 
 def _activation_rules(fab: Fabric) -> list[Violation]:
     mapping, out = fab.mapping, []
     spec = mapping.spec
     if mapping.schedule == "listed":
-        acts = mapping.activations
-        if acts is None or acts.ptr.shape != (len(acts.crossbar) + 1,) or acts.col0.shape != acts.crossbar.shape \
-                or acts.ptr[0] != 0 or acts.ptr[-1] != len(acts.rows) or np.any(np.diff(acts.ptr) < 0):
-            return [Violation("alignment", "listed activations are missing or their arrays are inconsistent")]
+        acts = mapping.activations  # its arrays are consistent: shape_violations checked them
         bad = np.flatnonzero((acts.col0 % spec.ou_cols != 0) | (acts.col0 < 0) | (acts.col0 >= spec.xbar_cols)
                              | (np.diff(acts.ptr) > spec.ou_rows) | (acts.crossbar < 0))
         if len(bad):

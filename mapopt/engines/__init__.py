@@ -1,0 +1,1 @@
+"""Problem-independent combinatorial cores shared by several mapping problems."""

@@ -1,0 +1,193 @@
+"""Heuristics for `Hypergraph` partitioning: constructions, swap local search, annealing, multi-start.
+
+All moves are swaps between two blocks (blocks are padded with empty dummy vertices to
+exactly ``g``, so a swap with a dummy is a move). A swap's effect is evaluated for all
+``g x g`` pairs of two blocks at once from per-row counters, restricted to the rows either
+block keeps: no recomputation of the whole objective.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .partition import Hypergraph, bucket_weights, check_blocks, merge_costs
+
+
+def natural(hg: Hypergraph) -> np.ndarray:
+    """Vertices in index order, ``g`` per block: the ORC baseline."""
+    return np.arange(hg.n_vertices) // hg.g
+
+
+def sort_by_support(hg: Hypergraph) -> np.ndarray:
+    """Vertices ordered lexicographically by their row supports (largest first), then cut into blocks."""
+    dense = hg.pins.toarray().astype(bool)
+    keys = np.packbits(dense, axis=0)
+    order = np.lexsort(keys[::-1])[::-1] if len(keys) else np.arange(hg.n_vertices)
+    return _blocks_of_order(order, hg.g)
+
+
+def greedy(hg: Hypergraph) -> np.ndarray:
+    """Seed-and-grow: seed each block with the free vertex keeping most rows, then add the vertex that
+    raises the block's OU slots (then rows) least."""
+    dense = hg.pins.toarray().astype(bool)
+    onehot = bucket_weights(hg)
+    vrows = hg.vertex_rows()
+    free = np.ones(hg.n_vertices, dtype=bool)
+    big = int(hg.weight.sum()) + 1
+    block = np.empty(hg.n_vertices, dtype=np.int64)
+    for j in range(hg.n_blocks):
+        seed = int(np.argmax(np.where(free, vrows.sum(axis=0), -1)))
+        members, kept = [seed], dense[:, seed].copy()
+        free[seed] = False
+        while len(members) < hg.g and free.any():
+            cand = np.flatnonzero(free)
+            rows_now = onehot @ kept
+            added = onehot @ (dense[:, cand] & ~kept[:, None])
+            score = np.ceil((rows_now[:, None] + added) / hg.h).sum(axis=0) * big + added.sum(axis=0)
+            pick = int(cand[np.argmin(score)])
+            members.append(pick)
+            kept |= dense[:, pick]
+            free[pick] = False
+        block[members] = j
+    return block
+
+
+def recursive_matching(hg: Hypergraph, exact_limit: int = 160) -> np.ndarray:
+    """For ``g = 2^t``: pair vertices by a minimum-cost perfect matching, then pairs of pairs, ``t`` times.
+
+    Matchings of up to `exact_limit` units are solved exactly (MILP); larger ones greedily.
+    """
+    from .partition_exact import min_cost_matching
+
+    if hg.g & (hg.g - 1):
+        raise ValueError(f"recursive matching needs a power-of-two group size, got {hg.g}")
+    dense = hg.pins.toarray().astype(bool)
+    units = [np.array([v]) for v in range(hg.n_vertices)]
+    onehot = bucket_weights(hg)
+    while len(units[0]) < hg.g and len(units) > 1:
+        support = np.stack([dense[:, u].any(axis=1) for u in units], axis=1)
+        slots, rows = merge_costs(support, onehot, hg.h)
+        cost = slots * (1 + rows.max(initial=0)) + rows
+        pairs = min_cost_matching(cost, exact=len(units) <= exact_limit)
+        units = [np.concatenate([units[a], units[b]]) if b >= 0 else units[a] for a, b in pairs]
+    block = np.empty(hg.n_vertices, dtype=np.int64)
+    for j, u in enumerate(units):
+        block[u] = j
+    return block
+
+
+class SwapSearch:
+    """Swap local search state: block members (padded with dummies) and per-row, per-block counters."""
+
+    def __init__(self, hg: Hypergraph, block: np.ndarray):
+        block = check_blocks(hg, block)
+        self.hg, self.G, self.g = hg, hg.n_blocks, hg.g
+        pad = self.G * self.g - hg.n_vertices
+        self.dense = np.concatenate([hg.pins.toarray().astype(np.int16), np.zeros((hg.pins.shape[0], pad), np.int16)], axis=1)
+        sizes = np.bincount(block, minlength=self.G)
+        dummy_block = np.repeat(np.arange(self.G), self.g - sizes)
+        full = np.concatenate([block, dummy_block])
+        self.members = np.argsort(full, kind="stable").reshape(self.G, self.g)
+        self.onehot = bucket_weights(hg)
+        self.cnt = self.dense @ np.eye(self.G, dtype=np.int16)[full]
+        self.big = int(hg.weight.sum()) + 1
+
+    def block(self) -> np.ndarray:
+        """Block id per real vertex."""
+        out = np.empty(self.G * self.g, dtype=np.int64)
+        out[self.members.ravel()] = np.repeat(np.arange(self.G), self.g)
+        return out[:self.hg.n_vertices]
+
+    def score(self) -> int:
+        L = self.onehot @ (self.cnt > 0)
+        return int(np.ceil(L / self.hg.h).sum()) * self.big + int(L.sum())
+
+    def best_swap(self, a: int, c: int) -> tuple[int, int, int]:
+        """``(delta, i, k)``: the best swap of slot `i` of block `a` with slot `k` of block `c`."""
+        rows = np.flatnonzero((self.cnt[:, a] + self.cnt[:, c]) > 0)
+        if not len(rows):
+            return 0, 0, 0
+        xa, xc = self.dense[np.ix_(rows, self.members[a])], self.dense[np.ix_(rows, self.members[c])]
+        ca, cc = self.cnt[rows, a], self.cnt[rows, c]
+        w = self.onehot[:, rows]
+        g, h = self.g, self.hg.h
+        new_a = (ca[:, None, None] - xa[:, :, None] + xc[:, None, :] > 0).reshape(len(rows), g * g)
+        new_c = (cc[:, None, None] - xc[:, None, :] + xa[:, :, None] > 0).reshape(len(rows), g * g)
+        La, Lc = w @ new_a, w @ new_c
+        after = (np.ceil(La / h).sum(axis=0) + np.ceil(Lc / h).sum(axis=0)) * self.big + La.sum(axis=0) + Lc.sum(axis=0)
+        La0, Lc0 = w @ (ca > 0), w @ (cc > 0)
+        before = (np.ceil(La0 / h).sum() + np.ceil(Lc0 / h).sum()) * self.big + La0.sum() + Lc0.sum()
+        best = int(np.argmin(after))
+        return int(after[best] - before), best // g, best % g
+
+    def apply(self, a: int, c: int, i: int, k: int) -> None:
+        """Swap slot `i` of block `a` with slot `k` of block `c` and update the counters."""
+        u, v = self.members[a, i], self.members[c, k]
+        diff = self.dense[:, v] - self.dense[:, u]
+        self.cnt[:, a] += diff
+        self.cnt[:, c] -= diff
+        self.members[a, i], self.members[c, k] = v, u
+
+
+def local_search(hg: Hypergraph, block: np.ndarray, seed: int = 0, time_limit: float | None = None) -> np.ndarray:
+    """Best-swap descent over block pairs in random order until no swap improves (or time runs out)."""
+    state = SwapSearch(hg, block)
+    rng = np.random.default_rng(seed)
+    deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
+    pairs = np.array([(a, c) for a in range(state.G) for c in range(a + 1, state.G)]).reshape(-1, 2)
+    improved = True
+    while improved and time.perf_counter() < deadline:
+        improved = False
+        for a, c in pairs[rng.permutation(len(pairs))]:
+            delta, i, k = state.best_swap(a, c)
+            if delta < 0:
+                state.apply(a, c, i, k)
+                improved = True
+            if time.perf_counter() >= deadline:
+                break
+    return state.block()
+
+
+def anneal(hg: Hypergraph, block: np.ndarray, seed: int = 0, time_limit: float = 2.0,
+           t_start: float = 1.0, t_end: float = 0.02) -> np.ndarray:
+    """Simulated annealing over best-of-pair swaps (temperature in OU slots), ending in a descent."""
+    state = SwapSearch(hg, block)
+    if state.G < 2:
+        return state.block()
+    rng = np.random.default_rng(seed)
+    best, best_score, current = state.block(), state.score(), state.score()
+    start = time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < time_limit:
+        temp = t_start * (t_end / t_start) ** (elapsed / time_limit)
+        a, c = rng.choice(state.G, size=2, replace=False)
+        delta, i, k = state.best_swap(int(a), int(c))
+        if delta != 0 and (delta < 0 or rng.random() < math.exp(-delta / (state.big * temp))):
+            state.apply(int(a), int(c), i, k)
+            current += delta
+            if current < best_score:
+                best, best_score = state.block(), current
+    return local_search(hg, best, seed)
+
+
+def multistart(hg: Hypergraph, starts: list[np.ndarray], seed: int = 0, workers: int = 1,
+               time_limit: float | None = None) -> np.ndarray:
+    """Local search from every start (in parallel with joblib); the best result, earliest start on ties."""
+    from joblib import Parallel, delayed
+
+    results = Parallel(n_jobs=workers)(delayed(local_search)(hg, s, seed + i, time_limit) for i, s in enumerate(starts))
+    scores = [hg.cost(b) for b in results]
+    return results[min(range(len(results)), key=lambda i: scores[i])]
+
+
+def random_blocks(hg: Hypergraph, seed: int) -> np.ndarray:
+    """A uniformly random balanced assignment."""
+    return _blocks_of_order(np.random.default_rng(seed).permutation(hg.n_vertices), hg.g)
+
+
+def _blocks_of_order(order: np.ndarray, g: int) -> np.ndarray:
+    block = np.empty(len(order), dtype=np.int64)
+    block[order] = np.arange(len(order)) // g
+    return block
