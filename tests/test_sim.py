@@ -139,6 +139,57 @@ def test_packed_listed_executes_exactly(name):
     assert assert_exact_in_every_mode(mapping, layer.matrix, inputs(spec, layer.n_inputs)) == 4
 
 
+def reference_clip(mapping, x: np.ndarray) -> np.ndarray:
+    """A slow, independent emulation in Python integers: per activation and physical column, per
+    input cycle, sum the cells' ``value * input bits``, clip at the column's ADC, shift and add."""
+    spec, fab = mapping.spec, build_fabric(mapping)
+    segments: dict[tuple, list[int]] = {}
+    for k, cell in enumerate(fab.nz):
+        segments.setdefault((int(fab.cell_act[k]), int(fab.cell_xbar[cell]), int(fab.cell_col[cell])), []).append(cell)
+    out = [[0] * mapping.n_outputs for _ in x]
+    for cells in segments.values():
+        p = mapping.placements[fab.cell_place[cells[0]]]
+        col = fab.cell_lcol[cells[0]]
+        cap = 2 ** spec.adc_for_slice(int(p.col_slice[col])) - 1
+        for b, xb in enumerate(x.tolist()):
+            for k in range(spec.input_cycles):
+                bits = [(v >> (spec.dac_bits * k)) & (2 ** spec.dac_bits - 1) for v in xb]
+                partial = min(cap, sum(int(fab.cell_val[c]) * bits[fab.cell_input[c]] for c in cells))
+                for _, o, shift, sign in p.targets[p.targets[:, 0] == col].tolist():
+                    out[b][o] += sign * partial << (shift + spec.dac_bits * k)
+    return np.array([[v - spec.offset * sum(xb) for v in row] for row, xb in zip(out, x.tolist())], dtype=np.int64)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_clipping_matches_a_slow_emulation(data):
+    layer = data.draw(layers(max_bits=8))
+    spec = data.draw(hardware_specs(weight_bits=data.draw(st.integers(layer.weight_bits, 10))))
+    bits = min(spec.input_bits, 6)
+    spec = spec.replace(xbar_rows=max(spec.xbar_rows, 8), xbar_cols=max(spec.xbar_cols, 2 * spec.n_slices),
+                        input_bits=bits, dac_bits=min(spec.dac_bits, bits))
+    x = inputs(spec, layer.n_inputs, batch=2, seed=data.draw(st.integers(0, 9)))
+    for schedule in ("grid", "orc"):
+        mapping = conventional_mapping(layer.matrix, spec, schedule)
+        want = reference_clip(mapping, x)
+        for fold in (True, False):
+            np.testing.assert_array_equal(execute(mapping, x, adc="clip", fold=fold), want)
+
+
+def test_tiny_clipping_by_hand():
+    """A 2-bit ADC on the top slice under ORC: the OUs over inputs {0,2,4,6} and {8,10,12,14} of
+    output 1 (-5 = 1|1) each sum 4 ones per cycle at full scale and read 3; losing 1 at shift 2
+    in each of the two OUs, over cycles weighing 1+2+4+8, costs 2 * 4 * 15 = 120."""
+    narrow = TINY.replace(adc_bits=(2, 4))
+    x = np.full((1, 20), 15)
+    dense = conventional_mapping(tiny_matrix(), narrow, "grid")  # tiles hold at most 2 top-slice ones
+    orc = conventional_mapping(tiny_matrix(), narrow, "orc")
+    for fold in (True, False):
+        np.testing.assert_array_equal(execute(dense, x, fold=fold), [[450, -750]])
+        np.testing.assert_array_equal(execute(orc, x, fold=fold), [[450, -630]])
+        np.testing.assert_array_equal(execute(orc, x, adc="ideal", fold=fold), [[450, -750]])
+
+
 # ---- simulate on the presets -----------------------------------------------------------------
 
 @pytest.mark.parametrize("schedule", ["grid", "orc"])

@@ -28,8 +28,9 @@ class ExactResult:
 
 
 def cpsat(hg: Hypergraph, time_limit: float | None = None, seed: int = 0, workers: int = 1,
-          hint: np.ndarray | None = None, bound: int = 0) -> ExactResult:
-    """Solve with OR-Tools CP-SAT; `hint` is a complete assignment, `bound` a known lower bound."""
+          hint: np.ndarray | None = None, bound: int = 0, work_limit: float | None = None) -> ExactResult:
+    """Solve with OR-Tools CP-SAT; `hint` is a complete assignment, `bound` a known lower bound,
+    `work_limit` a deterministic time limit (reproducible, unlike wall-clock time)."""
     from ortools.sat.python import cp_model
 
     m, G, B = hg.n_vertices, hg.n_blocks, hg.n_buckets
@@ -79,6 +80,8 @@ def cpsat(hg: Hypergraph, time_limit: float | None = None, seed: int = 0, worker
     solver.parameters.num_workers = workers
     if time_limit is not None:
         solver.parameters.max_time_in_seconds = float(time_limit)
+    if work_limit is not None:
+        solver.parameters.max_deterministic_time = float(work_limit)
     code = solver.solve(model)
     status = {cp_model.OPTIMAL: Status.OPTIMAL, cp_model.FEASIBLE: Status.FEASIBLE,
               cp_model.INFEASIBLE: Status.INFEASIBLE}.get(code, Status.UNKNOWN)

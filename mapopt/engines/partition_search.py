@@ -151,17 +151,24 @@ def local_search(hg: Hypergraph, block: np.ndarray, seed: int = 0, time_limit: f
     return state.block()
 
 
-def anneal(hg: Hypergraph, block: np.ndarray, seed: int = 0, time_limit: float = 2.0,
-           t_start: float = 1.0, t_end: float = 0.02) -> np.ndarray:
-    """Simulated annealing over best-of-pair swaps (temperature in OU slots), ending in a descent."""
+def anneal(hg: Hypergraph, block: np.ndarray, seed: int = 0, iterations: int | None = None,
+           time_limit: float | None = None, t_start: float = 1.0, t_end: float = 0.02) -> np.ndarray:
+    """Simulated annealing over best-of-pair swaps (temperature in OU slots), ending in a descent.
+
+    The schedule runs `iterations` steps (default ``50 x blocks``), so a seed fixes the result;
+    `time_limit` only caps it.
+    """
     state = SwapSearch(hg, block)
     if state.G < 2:
         return state.block()
+    steps = iterations if iterations is not None else 50 * state.G
     rng = np.random.default_rng(seed)
     best, best_score, current = state.block(), state.score(), state.score()
-    start = time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < time_limit:
-        temp = t_start * (t_end / t_start) ** (elapsed / time_limit)
+    deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
+    for step in range(steps):
+        if time.perf_counter() >= deadline:
+            break
+        temp = t_start * (t_end / t_start) ** (step / steps)
         a, c = rng.choice(state.G, size=2, replace=False)
         delta, i, k = state.best_swap(int(a), int(c))
         if delta != 0 and (delta < 0 or rng.random() < math.exp(-delta / (state.big * temp))):

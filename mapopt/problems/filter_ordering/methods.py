@@ -7,6 +7,7 @@ Exact methods without a time limit stop after `DEFAULT_EXACT_SECONDS`.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -22,7 +23,7 @@ from .. import method
 from .problem import bound, hypergraph, make_result, scale, slot_bound
 
 DEFAULT_EXACT_SECONDS = 10.0
-DEFAULT_SEARCH_SECONDS = 2.0
+WINDOW_WORK = 2.0  # CP-SAT deterministic time per LNS window
 
 
 def heuristic(name: str):
@@ -72,7 +73,7 @@ def _local(hg, time_limit, seed, workers):
 @heuristic("anneal")
 def _anneal(hg, time_limit, seed, workers):
     """Simulated annealing over best-of-pair swaps from the greedy grouping, then descent."""
-    return search.anneal(hg, search.greedy(hg), seed, time_limit or DEFAULT_SEARCH_SECONDS)
+    return search.anneal(hg, search.greedy(hg), seed, time_limit=time_limit)
 
 
 @heuristic("multistart")
@@ -84,7 +85,7 @@ def _multistart(hg, time_limit, seed, workers):
 @heuristic("lns")
 def _lns(hg, time_limit, seed, workers):
     """Large-neighbourhood search: re-solve three blocks at a time exactly with CP-SAT."""
-    return lns(hg, best_heuristic(hg, seed, workers), seed, time_limit or DEFAULT_SEARCH_SECONDS)
+    return lns(hg, best_heuristic(hg, seed, workers), seed, time_limit=time_limit)
 
 
 def _starts(hg: Hypergraph, seed: int, workers: int) -> list[np.ndarray]:
@@ -99,20 +100,26 @@ def best_heuristic(hg: Hypergraph, seed: int = 0, workers: int = 1) -> np.ndarra
     return search.multistart(hg, _starts(hg, seed, workers), seed, workers)
 
 
-def lns(hg: Hypergraph, block: np.ndarray, seed: int, time_limit: float, window: int = 3,
-        sub_seconds: float = 1.0) -> np.ndarray:
-    """Re-optimize `window` random blocks at a time with CP-SAT (their cost is independent of the rest)."""
+def lns(hg: Hypergraph, block: np.ndarray, seed: int, windows: int | None = None, time_limit: float | None = None,
+        window: int = 3) -> np.ndarray:
+    """Re-optimize `window` random blocks at a time with CP-SAT (their cost is independent of the rest).
+
+    Each window is solved to optimality or a fixed deterministic work limit, so a seed fixes
+    the result; `windows` defaults to ``2 x blocks`` and `time_limit` only caps the loop.
+    """
     rng = np.random.default_rng(seed)
     block = block.copy()
-    deadline = time.perf_counter() + time_limit
-    while time.perf_counter() < deadline and hg.n_blocks > 1:
-        chosen = rng.choice(hg.n_blocks, size=min(window, hg.n_blocks), replace=False)
+    deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
+    for _ in range(windows if windows is not None else 2 * hg.n_blocks):
+        if time.perf_counter() >= deadline or hg.n_blocks < 2:
+            break
+        chosen = np.sort(rng.choice(hg.n_blocks, size=min(window, hg.n_blocks), replace=False))
         verts = np.flatnonzero(np.isin(block, chosen))
         sub = _sub_hypergraph(hg, verts)
-        local = np.searchsorted(np.sort(chosen), block[verts])
-        res = cpsat_solve(sub, min(sub_seconds, max(0.1, deadline - time.perf_counter())), seed, 1, hint=local)
+        local = np.searchsorted(chosen, block[verts])
+        res = cpsat_solve(sub, None, seed, 1, hint=local, work_limit=WINDOW_WORK)
         if res.block is not None and sub.cost(res.block) < sub.cost(local):
-            block[verts] = np.sort(chosen)[res.block]
+            block[verts] = chosen[res.block]
     return search.local_search(hg, block, seed)
 
 
@@ -150,19 +157,21 @@ def milp(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1) -> So
 
 @method("filter-ordering", "auto")
 def auto(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1) -> SolveResult:
-    """Multi-start search (matching makes g = 2 exact); then CP-SAT up to 32 filters, annealing above."""
+    """Multi-start search (matching makes g = 2 exact); then CP-SAT up to 32 filters, annealing above.
+
+    Without a time limit every stage has a deterministic budget, so the seed fixes the result.
+    """
     start = time.perf_counter()
     hg = hypergraph(inst)
     block, lb = best_heuristic(hg, seed, workers), slot_bound(hg)
-    status = Status.FEASIBLE
-    if hg.cost(block)[0] > lb:
-        left = (time_limit or (DEFAULT_EXACT_SECONDS if hg.n_vertices <= 32 else DEFAULT_SEARCH_SECONDS)) \
-            - (time.perf_counter() - start)
-        if hg.n_vertices <= 32 and left > 0.1:
-            res = cpsat_solve(hg, left, seed, workers, hint=block, bound=lb)
+    left = None if time_limit is None else time_limit - (time.perf_counter() - start)
+    if hg.cost(block)[0] > lb and (left is None or left > 0.1):
+        if hg.n_vertices <= 32:
+            res = cpsat_solve(hg, left, seed, workers, hint=block, bound=lb,
+                              work_limit=DEFAULT_EXACT_SECONDS if left is None else None)
             lb = max(lb, res.bound)
             if res.block is not None and hg.cost(res.block) <= hg.cost(block):
                 block = res.block
-        elif left > 0.1:
-            block = search.anneal(hg, block, seed, left)
-    return make_result(inst, hg, block, "auto", scale(inst) * lb, status)
+        else:
+            block = search.anneal(hg, block, seed, time_limit=left)
+    return make_result(inst, hg, block, "auto", scale(inst) * lb)
