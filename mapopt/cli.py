@@ -89,6 +89,23 @@ def _parser() -> argparse.ArgumentParser:
 def _solver_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="parallel workers inside one solve")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="method parameter, e.g. recovery=free or budget=0.01 (repeatable)")
+
+
+def _params(items: list[str]) -> dict:
+    """``KEY=VALUE`` pairs; values parse as JSON numbers or literals where they can, else stay strings."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise MapoptError(f"--param expects KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 def _import(args) -> int:
@@ -157,7 +174,7 @@ def _solve(args) -> int:
             print(f"{name:16s} {'exact ' if m.exact else ''}{m.summary}")
         return 0
     inst = read_instance(args.file)
-    result = solve(inst, args.problem, args.method, args.time_limit, args.seed)
+    result = solve(inst, args.problem, args.method, args.time_limit, args.seed, args.workers, **_params(args.param))
     if args.out and result.mapping is not None:
         save_mapping(args.out, result.mapping.replace(meta={**result.mapping.meta, "instance": str(args.file)}))
     summary = {"instance": str(args.file), "layer": inst.name, "problem": args.problem, **result.summary()}
@@ -198,7 +215,7 @@ def _bench(args) -> int:
     names = [m for m in args.methods.split(",") if m]
     for name in names:
         get_method(args.problem, name)
-    tasks = solve_tasks(args.dir, args.problem, names, args.time_limit, args.seed)
+    tasks = solve_tasks(args.dir, args.problem, names, args.time_limit, args.seed, _params(args.param))
     records = run_bench(tasks, solve_task, args.out, jobs=args.jobs, backend=args.backend)
     failed = sum(r.get("status") == "error" for r in records)
     print(f"{len(records)} results in {args.out}" + (f", {failed} errors (rerun to retry)" if failed else ""))

@@ -87,12 +87,14 @@ def import_weights(weights: list[NamedWeight], out_dir: str | Path, sparsity: fl
 
 
 def _layer(named: NamedWeight, pruned: np.ndarray, weight_bits: int, per_channel: bool) -> Layer:
-    """The quantized `Layer` of one pruned weight tensor (stored integers kept when the file has them)."""
+    """The quantized `Layer` of one pruned weight tensor, keeping the float weights from before pruning
+    (what weight recovery restores and what errors are measured against)."""
     if named.quantized is None:
-        return Layer.from_weights(pruned, named.name, weight_bits, per_channel, named.kind)
+        q = Layer.from_weights(pruned, named.name, weight_bits, per_channel, named.kind)
+        return Layer(q.name, q.kind, q.quantized, q.scale, q.weight_bits, np.asarray(named.weight, dtype=np.float32))
     quantized = np.where(pruned == 0, 0, named.quantized).astype(np.int64)
     return Layer(named.name, named.kind, quantized, np.asarray(named.scale, dtype=np.float64),
-                 STORED_INT_BITS, pruned.astype(np.float32))
+                 STORED_INT_BITS, np.asarray(named.weight, dtype=np.float32))
 
 
 def write_network(instances: list[Instance], out_dir: str | Path, network: str, provenance: dict) -> Path:

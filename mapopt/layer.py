@@ -29,7 +29,7 @@ class Layer:
     quantized : signed integers in torch layout.
     scale : float scales, shape ``(1,)`` (per layer) or ``(K,)`` (per output channel).
     weight_bits : ``B``, sign included.
-    weight : the float weights (torch layout) or None.
+    weight : the float weights (torch layout) or None; after pruning, the weights from before it.
     """
 
     name: str

@@ -7,6 +7,7 @@ counts; a disagreement is reported as an ``objective`` violation, never hidden.
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import replace
 
@@ -25,6 +26,11 @@ def solve(inst: Instance, problem: str, method: str = "auto", time_limit: float 
     if workers < 1:
         raise SolverError(f"workers must be at least 1, got {workers}")
     m = get_method(problem, method)
+    accepted = set(inspect.signature(m.fn).parameters) - {"inst", "time_limit", "seed", "workers"}
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise SolverError(f"{problem}/{method} takes no parameter {', '.join(unknown)}"
+                          f" (it takes: {', '.join(sorted(accepted)) or 'none'})")
     start = time.perf_counter()
     result = m.fn(inst, time_limit=time_limit, seed=seed, workers=workers, **params)
     result.wall_time = time.perf_counter() - start

@@ -216,8 +216,8 @@ def slice_out_of_range(m, layer, rng):
     return with_placement(m, i, col_slice=col_slice), {"slice"}
 
 
-def _read_activations(m) -> tuple[np.ndarray, np.ndarray]:
-    """The activation reading each nonzero cell, and the cells' fabric indices."""
+def _read_activations(m):
+    """The fabric of `m` and the activation reading each of its nonzero cells."""
     fab = build_fabric(m)
     return fab, fab.cell_act
 

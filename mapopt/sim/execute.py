@@ -34,7 +34,7 @@ from .fabric import build_fabric, unique_rows
 
 ADC_MODES = ("clip", "ideal")
 FLOAT32_EXACT = 2.0 ** 24  # float32 holds every integer below this exactly
-CHUNK_BYTES = 1 << 20  # partial sums computed per batch chunk of about this size (stays in cache)
+CHUNK_BYTES = 1 << 24  # batch chunks keep intermediate arrays near this size (bounds memory, keeps speed)
 
 _DERIVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -94,11 +94,6 @@ def _segments(c: Circuit, which: str) -> np.ndarray:
     return safe if which == "safe" else ~safe
 
 
-def _exact_dtype(bound: float) -> type:
-    """float32 where every value stays below `bound` < ``2^24``, float64 otherwise."""
-    return np.float32 if bound < FLOAT32_EXACT else np.float64
-
-
 def _folded(c: Circuit, x: np.ndarray, which: str) -> np.ndarray:
     """``x @ (M R)`` over the segments `which` names: exact when none of them can clip."""
     def build():
@@ -125,56 +120,83 @@ def _tile_plan(c: Circuit, input_bits: int) -> _TilePlan:
     G.eliminate_zeros()
     Q = sp.csr_matrix((np.ones(len(pairs)), (pairs[:, 1], np.arange(len(pairs)))), shape=(c.R.shape[1], len(pairs)))
     bound = np.asarray((Q @ abs(G)).sum(axis=1)).max(initial=0) * (2 ** input_bits - 1)
-    dtype = _exact_dtype(bound)
+    dtype = np.float32 if bound < FLOAT32_EXACT else np.float64
     return _TilePlan(G.astype(dtype), Q.astype(dtype).tocsr())
 
 
 def _tiled(c: Circuit, x: np.ndarray, input_bits: int) -> np.ndarray:
-    """Every activation's partial outputs on the whole input, then summed: the OU-tiled exact mode."""
+    """Every activation's partial outputs, then summed per output: the OU-tiled exact mode."""
     plan = _derived(c, ("tiled", input_bits), lambda: _tile_plan(c, input_bits))
-    xt = x.T.astype(plan.G.dtype, order="C")
-    return (plan.Q @ (plan.G @ xt)).T.astype(np.float64)
+    xt = _transposed(x, input_bits)
+    y = np.empty((plan.Q.shape[0], xt.shape[1]))
+    for part in _chunks(xt.shape[1], plan.G.shape[0] * plan.G.dtype.itemsize):
+        y[:, part] = plan.Q @ (plan.G @ xt[:, part].astype(plan.G.dtype))
+    return y.T
 
 
 @dataclass(frozen=True)
 class _SerialPlan:
-    """Segments as rows of ``Mt`` (segments x inputs), their ADC caps, and ``Rt`` routing
-    them to outputs (outputs x segments) with ``sign * 2^shift``."""
+    """Segments as rows of ``Mt`` (segments x inputs) with their ADC ``cap``; ``member`` sums
+    them into route classes (one per output and weight), ``out`` weighs the classes' sums
+    of every cycle ``k`` by ``sign * 2^shift * 2^(d k)`` into outputs."""
 
     Mt: sp.csr_matrix
     cap: np.ndarray
-    Rt: sp.csr_matrix
+    member: sp.csr_matrix
+    out: sp.csr_matrix
 
 
-def _serial_plan(c: Circuit, which: str) -> _SerialPlan:
-    """The segments `which` names, in the narrowest dtype that keeps every value exact."""
+def _serial_plan(c: Circuit, which: str, dac_bits: int, cycles: int) -> _SerialPlan:
+    """The segments `which` names, in the narrowest type that holds every partial sum exactly."""
     keep = _segments(c, which)
-    Mt, R, cap = c.M[:, keep].T.tocsr(), c.R[keep], c.seg_cap[keep]
-    worst = np.minimum(c.seg_max[keep], cap)
-    bound = max(c.seg_max[keep].max(initial=0), (abs(R).T @ worst).max(initial=0))
-    dtype = _exact_dtype(bound)
-    return _SerialPlan(Mt.astype(dtype), cap.astype(dtype)[:, None], R.T.tocsr().astype(dtype))
+    Mt, R, cap = c.M[:, keep].T.tocsr(), c.R[keep].tocoo(), c.seg_cap[keep]
+    values, value_of = np.unique(R.data, return_inverse=True)
+    cls, classes = unique_rows(R.col, value_of)
+    member = sp.csr_matrix((np.ones(len(cls)), (cls, R.row)), shape=(len(classes), len(cap)))
+    weights = np.outer(values[classes[:, 1]], 2.0 ** (dac_bits * np.arange(cycles)))
+    out = sp.csr_matrix((weights.ravel(), (np.repeat(classes[:, 0], cycles), np.arange(weights.size))),
+                        shape=(c.R.shape[1], weights.size))
+    bound = max(2 ** dac_bits - 1, c.seg_max[keep].max(initial=0), (member @ np.minimum(c.seg_max[keep], cap)).max(initial=0))
+    dtype = _partial_dtype(Mt.data, bound)
+    return _SerialPlan(Mt.astype(dtype), cap.astype(dtype)[:, None], member.astype(dtype), out)
+
+
+def _partial_dtype(cells: np.ndarray, bound: float) -> type:
+    """The narrowest unsigned integer type holding `bound` when the cells are unsigned
+    integers (they are in a valid mapping), float64 otherwise."""
+    if cells.size and (cells.min() < 0 or np.any(cells != np.rint(cells))):
+        return np.float64
+    return next((t for t in (np.uint8, np.uint16, np.uint32) if bound <= np.iinfo(t).max), np.float64)
 
 
 def _bit_serial(c: Circuit, x: np.ndarray, which: str, spec) -> np.ndarray:
     """Segments `which` names, cycle by cycle: ``d`` input bits, clip at the ADC, shift and add.
 
     The batch goes in chunks small enough for the partial sums to stay in cache; within a
-    chunk the cycles are stacked along the batch, so each chunk is one sparse product.
+    chunk the cycles are stacked along the batch, so each step is one sparse product.
     """
-    plan = _derived(c, ("serial", which), lambda: _serial_plan(c, which))
     cycles, d = spec.input_cycles, spec.dac_bits
-    shifts = (d * np.arange(cycles, dtype=np.uint16))[:, None]
-    weights = 2.0 ** (d * np.arange(cycles))
-    xt = x.T.astype(np.uint16)  # inputs are at most 16 bits
+    plan = _derived(c, ("serial", which, d, cycles), lambda: _serial_plan(c, which, d, cycles))
+    xt = _transposed(x, spec.input_bits)
+    shifts = (d * np.arange(cycles)).astype(xt.dtype)[:, None]
+    mask = xt.dtype.type(2 ** d - 1)
     n, batch = xt.shape
-    step = max(1, CHUNK_BYTES // max(1, plan.Mt.shape[0] * cycles * plan.Mt.dtype.itemsize))
-    y = np.empty((plan.Rt.shape[0], batch))
-    for lo in range(0, batch, step):
-        part = xt[:, lo:lo + step]
-        chunks = ((part[:, None, :] >> shifts) & np.uint16(2 ** d - 1)).astype(plan.Mt.dtype)
-        partial = plan.Mt @ chunks.reshape(n, -1)
+    y = np.empty((plan.out.shape[0], batch))
+    for part in _chunks(batch, plan.Mt.shape[0] * cycles * plan.Mt.dtype.itemsize):
+        bits = ((xt[:, None, part] >> shifts) & mask).astype(plan.Mt.dtype)
+        partial = plan.Mt @ bits.reshape(n, -1)
         np.minimum(partial, plan.cap, out=partial)
-        routed = (plan.Rt @ partial).reshape(len(y), cycles, -1)
-        y[:, lo:lo + step] = np.einsum("ock,c->ok", routed.astype(np.float64), weights)
+        per_class = plan.member @ partial
+        y[:, part] = plan.out @ per_class.reshape(-1, per_class.shape[1] // cycles)
     return y.T
+
+
+def _transposed(x: np.ndarray, input_bits: int) -> np.ndarray:
+    """Inputs as a contiguous (n x batch) array of the narrowest unsigned type holding them."""
+    return np.ascontiguousarray(x.astype(np.uint8 if input_bits <= 8 else np.uint16).T)
+
+
+def _chunks(batch: int, bytes_per_input: int) -> list[slice]:
+    """Slices of the batch whose intermediate arrays take about `CHUNK_BYTES` each."""
+    step = max(1, CHUNK_BYTES // max(1, bytes_per_input))
+    return [slice(lo, lo + step) for lo in range(0, batch, step)]

@@ -44,17 +44,16 @@ def bound(inst: Instance, hg: Hypergraph) -> int:
 
 def make_result(inst: Instance, hg: Hypergraph, block: np.ndarray, method: str, lb: int,
                 status: Status = Status.FEASIBLE, matrix: np.ndarray | None = None, **solution) -> SolveResult:
-    """A `SolveResult` for a block assignment: the compact mapping, its objective and the bound (in OU activations)."""
+    """A `SolveResult` for a block assignment: the compact mapping, its objective and the bound (in OU
+    activations). A `matrix` other than the layer's (pruned or recovered) is declared as the reference."""
     block = check_blocks(hg, block)
     groups = groups_from_blocks(block)
-    objective = scale(inst) * hg.cost(block)[0]
-    reference = None if matrix is None else matrix
+    slots, rows = hg.cost(block)
+    objective = scale(inst) * slots
     mapping = compact_mapping(inst.layer.matrix if matrix is None else matrix, inst.spec, groups,
                               meta={"problem": "filter-ordering", "method": method})
-    if reference is not None:
-        mapping = mapping.replace(reference=reference)
+    if matrix is not None:
+        mapping = mapping.replace(reference=matrix)
     lb = min(lb, objective)
-    if lb == objective:
-        status = Status.OPTIMAL
-    return SolveResult(objective, lb, status, method, mapping,
-                       solution={"groups": [g.tolist() for g in groups], "rows": hg.cost(block)[1], **solution})
+    return SolveResult(objective, lb, Status.OPTIMAL if lb == objective else status, method, mapping,
+                       solution={"groups": [g.tolist() for g in groups], "rows": rows, **solution})
