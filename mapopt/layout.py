@@ -99,34 +99,42 @@ def lane_width(spec: HardwareSpec) -> int:
 
 
 def compact_mapping(matrix: np.ndarray, spec: HardwareSpec, groups: list[np.ndarray],
+                    slots: dict[tuple[int, int], list[np.ndarray]] | None = None, shared_lanes: bool = False,
                     meta: dict | None = None) -> Mapping:
-    """Each group's live rows stored contiguously in OU slots of ``h`` rows, slots filling crossbar lanes.
+    """Each group's live rows stored contiguously in OU slots of at most ``h`` rows, slots filling crossbar lanes.
 
-    A group holds at most ``g`` outputs; every output must be in exactly one group. A slot's
-    activation switches on its live rows and the ``w`` columns of each OU column group of the lane.
+    A group holds at most ``g`` outputs; every output must be in exactly one group.
+    `slots` gives, per (crossbar set, group), the rows of each slot (bit-slice packing
+    chooses them); by default the live rows are cut into chunks of ``h`` in order. With
+    `shared_lanes` all sets fill one sequence of crossbars (a per-column shift makes that
+    possible) instead of one crossbar set each. A slot's activation switches on its rows
+    and the ``w`` columns of each OU column group of its lane.
     """
     n, m = matrix.shape
     g = outputs_per_group(spec)
     check_groups(groups, m, g)
     h, w, lw = spec.ou_rows, spec.ou_cols, lane_width(spec)
-    lanes, slots_per_lane = spec.xbar_cols // lw, spec.xbar_rows // h
+    lanes, per_lane = spec.xbar_cols // lw, spec.xbar_rows // h
     if lanes == 0:
         raise MapoptError(f"a group of {g} outputs needs {lw} columns; the crossbar has {spec.xbar_cols}")
-    placements, acts, xbar_base = [], [], 0
-    for cset in crossbar_sets(matrix, spec):
-        slot = 0
-        for outputs in groups:
+    placements, acts, xbar_base, slot = [], [], 0, 0
+    for s, cset in enumerate(crossbar_sets(matrix, spec)):
+        for j, outputs in enumerate(groups):
             values, cols = cset.group(np.asarray(outputs, dtype=np.int64))
             live = np.flatnonzero(values.any(axis=1))
+            chunks = slots[s, j] if slots is not None else [live[r0:r0 + h] for r0 in range(0, len(live), h)]
             targets = np.column_stack([np.arange(len(cols)), cols[:, :3]])
-            for r0 in range(0, len(live), h):
-                rows = live[r0:r0 + h]
-                lane = slot // slots_per_lane
-                xbar, col0, row0 = xbar_base + lane // lanes, (lane % lanes) * lw, (slot % slots_per_lane) * h
-                placements.append(Placement(xbar, row0, col0, rows, values[rows], cols[:, 3].copy(), targets))
+            for rows in chunks:
+                if len(rows) > h:
+                    raise MapoptError(f"a slot of {len(rows)} rows exceeds the OU height {h}")
+                lane = slot // per_lane
+                xbar, col0, row0 = xbar_base + lane // lanes, (lane % lanes) * lw, (slot % per_lane) * h
+                placements.append(Placement(xbar, row0, col0, np.asarray(rows, dtype=np.int64), values[rows],
+                                            cols[:, 3].copy(), targets))
                 acts += [(xbar, col0 + c, row0, len(rows)) for c in range(0, len(cols), w)]
                 slot += 1
-        xbar_base += math.ceil(slot / (slots_per_lane * lanes))
+        if not shared_lanes:
+            xbar_base, slot = xbar_base + math.ceil(slot / (per_lane * lanes)), 0
     a = np.array(acts, dtype=np.int64).reshape(-1, 4)
     ptr = np.concatenate([[0], np.cumsum(a[:, 3])])
     rows = np.concatenate([np.arange(r, r + k) for r, k in zip(a[:, 2], a[:, 3])]) if len(a) else np.zeros(0, np.int64)

@@ -17,6 +17,7 @@ from ..errors import SolverError
 _MODULES = {
     "baseline": "mapopt.problems.baseline.methods",
     "filter-ordering": "mapopt.problems.filter_ordering.methods",
+    "bitslice-packing": "mapopt.problems.bitslice_packing.methods",
 }
 
 

@@ -1,4 +1,4 @@
-"""Filter-ordering methods: constructions, local search, annealing, LNS, multi-start, CP-SAT, MILP, auto.
+"""Filter-ordering methods: constructions, local search, annealing, LNS, multi-start, mtkahypar (optional), CP-SAT, MILP, auto.
 
 Each method is a builder ``(hypergraph, time_limit, seed, workers) -> (block, slot bound)``;
 `register` wraps it into a solver that maps the grouping (`compact_mapping`), reports the
@@ -114,6 +114,21 @@ def multistart(hg, time_limit, seed, workers):
 def lns(hg, time_limit, seed, workers):
     """Large-neighbourhood search: re-solve three groups at a time exactly with CP-SAT."""
     return windows(hg, best_heuristic(hg, seed, workers), seed, time_limit=time_limit), slot_bound(hg)
+
+
+@register("mtkahypar")
+def mtkahypar(hg, time_limit, seed, workers):
+    """Mt-KaHyPar km1 partition (optional package), polished by best-swap descent on the OU objective.
+
+    Uses Mt-KaHyPar's deterministic preset, so a seed fixes the grouping at any worker count
+    (the default preset can return different partitions from the same seed).
+    """
+    from ...engines.partition_mtkahypar import mtkahypar_blocks
+
+    start = time.perf_counter()
+    block = mtkahypar_blocks(hg, seed, workers, time_limit, preset="deterministic")
+    left = None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - start))
+    return search.local_search(hg, block, seed, left), slot_bound(hg)
 
 
 @register("cpsat", exact=True)

@@ -1,0 +1,297 @@
+"""Vector bin packing with a cardinality limit: the core of bit-slice packing and of `mapopt classic vbp`.
+
+Items are nonnegative integer vectors (``n x D``); a bin holds items whose sum stays within
+`capacity` in every dimension and at most `cardinality` items. Identical items are
+grouped into types for the exact model. In crossbar terms an item is a kept row of one
+column group of one slice plane, a dimension a column, a bin an OU activation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..result import Status
+
+ORDERS = ("sum", "max", "lex")
+
+
+@dataclass(frozen=True, eq=False)
+class Packing:
+    """Bin of each item, the proven lower bound and the status."""
+
+    bins: np.ndarray
+    bound: int
+    status: Status
+
+    @property
+    def n_bins(self) -> int:
+        return int(self.bins.max()) + 1 if len(self.bins) else 0
+
+
+def check_items(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Items and capacities as int64 arrays and the cardinality (``n`` when unlimited); raises on an item no bin holds."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    sizes = sizes.reshape(len(sizes), -1) if sizes.ndim != 2 else sizes
+    capacity = np.broadcast_to(np.asarray(capacity, dtype=np.int64), (sizes.shape[1],))
+    if np.any(sizes < 0) or np.any(sizes > capacity[None, :]):
+        raise ValueError("an item exceeds the bin capacity or has a negative size")
+    k = len(sizes) if cardinality is None else int(cardinality)
+    if k < 1:
+        raise ValueError(f"cardinality must be positive, got {cardinality}")
+    return sizes, capacity, max(k, 1)
+
+
+def lower_bound(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None = None) -> int:
+    """``max(ceil(n / K), Martello-Toth L2 per dimension, a clique of pairwise incompatible items)``."""
+    sizes, capacity, k = check_items(sizes, capacity, cardinality)
+    if not len(sizes):
+        return 0
+    per_dim = [_l2(sizes[:, d], int(capacity[d])) for d in range(sizes.shape[1])]
+    return max([math.ceil(len(sizes) / k), _clique(sizes, capacity, k)] + per_dim)
+
+
+def _clique(sizes: np.ndarray, capacity: np.ndarray, k: int, limit: int = 3000) -> int:
+    """Greedy clique of items no two of which share a bin (largest first): each needs its own bin."""
+    if len(sizes) > limit or k == 1:
+        return len(sizes) if k == 1 else 0
+    rel = (sizes / np.maximum(capacity, 1)[None, :]).sum(axis=1)
+    clique = np.zeros(0, dtype=np.int64)
+    for i in np.argsort(-rel, kind="stable"):
+        if np.all(np.any(sizes[clique] + sizes[i] > capacity, axis=1)):
+            clique = np.append(clique, i)
+    return len(clique)
+
+
+def _l2(s: np.ndarray, c: int) -> int:
+    """Martello-Toth L2 for one dimension: large items need their own bins; medium ones leave room for small ones."""
+    s = s[s > 0]
+    if not len(s):
+        return 0
+    best = math.ceil(s.sum() / c)
+    for k in np.unique(np.concatenate([[0], s[s <= c // 2]])):
+        big, mid = s > c - k, (s <= c - k) & (s > c / 2)
+        small = (s <= c / 2) & (s >= k)
+        room = mid.sum() * c - s[mid].sum()
+        best = max(best, int(big.sum() + mid.sum() + max(0, math.ceil((s[small].sum() - room) / c))))
+    return best
+
+
+def order(sizes: np.ndarray, capacity: np.ndarray, key: str) -> np.ndarray:
+    """Item order for a decreasing fit: by relative size sum, relative maximum, or lexicographically."""
+    rel = sizes / np.maximum(capacity, 1)[None, :]
+    if key == "sum":
+        return np.lexsort((-rel.max(axis=1), -rel.sum(axis=1)))
+    if key == "max":
+        return np.lexsort((-rel.sum(axis=1), -rel.max(axis=1)))
+    if key == "lex":
+        return np.lexsort(-sizes.T[::-1]) if sizes.shape[1] else np.arange(len(sizes))
+    raise ValueError(f"order must be one of {ORDERS}, got {key!r}")
+
+
+def first_fit(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None, items: np.ndarray,
+              best: bool = False) -> np.ndarray:
+    """Place `items` in order into the first (or, with `best`, the fullest) bin with room; open bins as needed."""
+    sizes, capacity, k = check_items(sizes, capacity, cardinality)
+    bins = np.full(len(sizes), -1, dtype=np.int64)
+    load = np.zeros((0, sizes.shape[1]), dtype=np.int64)
+    count = np.zeros(0, dtype=np.int64)
+    for i in items:
+        fits = np.flatnonzero(np.all(load + sizes[i] <= capacity, axis=1) & (count < k))
+        if len(fits):
+            b = fits[np.argmax((load[fits] / np.maximum(capacity, 1)).sum(axis=1))] if best else fits[0]
+        else:
+            b = len(count)
+            load = np.vstack([load, np.zeros(sizes.shape[1], dtype=np.int64)])
+            count = np.append(count, 0)
+        bins[i] = b
+        load[b] += sizes[i]
+        count[b] += 1
+    return bins
+
+
+def bin_centric(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None, weights: str = "demand") -> np.ndarray:
+    """Fill one bin at a time with the fitting item of largest weighted dot product with the residual
+    (Panigrahy et al.'s bin-centric rule); dimensions weighted by total demand or equally."""
+    sizes, capacity, k = check_items(sizes, capacity, cardinality)
+    rel = sizes / np.maximum(capacity, 1)[None, :]
+    w = rel.sum(axis=0) + 1e-9 if weights == "demand" else np.ones(sizes.shape[1])
+    bins = np.full(len(sizes), -1, dtype=np.int64)
+    free = np.ones(len(sizes), dtype=bool)
+    b = 0
+    while free.any():
+        residual, count = np.ones(sizes.shape[1]), 0
+        while count < k:
+            cand = np.flatnonzero(free & np.all(rel <= residual + 1e-12, axis=1))
+            if not len(cand):
+                break
+            i = cand[np.argmax(rel[cand] @ (w * residual) + 1e-9 * rel[cand].sum(axis=1))]
+            bins[i], free[i] = b, False
+            residual = residual - rel[i]
+            count += 1
+        b += 1
+    return bins
+
+
+def dsatur(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None) -> np.ndarray:
+    """Colouring by saturation degree when any two items sharing a nonzero dimension conflict
+    (e.g. a 1-bit ADC): a bin is a colour class of at most `cardinality` items."""
+    sizes, capacity, k = check_items(sizes, capacity, cardinality)
+    nz = sizes > 0
+    conflict = (nz.astype(np.int64) @ nz.T.astype(np.int64)) > 0
+    np.fill_diagonal(conflict, False)
+    n = len(sizes)
+    bins = np.full(n, -1, dtype=np.int64)
+    count: list[int] = []
+    degree = conflict.sum(axis=1)
+    for _ in range(n):
+        free = bins < 0
+        seen = [len(set(bins[conflict[i] & ~free])) if free[i] else -1 for i in range(n)]
+        i = max(np.flatnonzero(free), key=lambda v: (seen[v], degree[v], -v))
+        used = set(bins[conflict[i] & (bins >= 0)])
+        b = next((c for c in range(len(count)) if c not in used and count[c] < k), len(count))
+        if b == len(count):
+            count.append(0)
+        bins[i] = b
+        count[b] += 1
+    return bins
+
+
+def exclusive(sizes: np.ndarray, capacity: np.ndarray) -> bool:
+    """True when two items sharing a nonzero dimension never fit together (packing is colouring)."""
+    nz = np.where(sizes > 0, sizes, np.iinfo(np.int64).max)
+    smallest = nz.min(axis=0) if len(sizes) else np.zeros(0)
+    return bool(np.all(2 * smallest > capacity))
+
+
+def empty_weakest(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None, bins: np.ndarray) -> np.ndarray:
+    """Try to empty bins, least loaded first, by moving their items (largest first) into other bins."""
+    sizes, capacity, k = check_items(sizes, capacity, cardinality)
+    bins = _relabel(bins.copy())
+    improved = True
+    while improved:
+        improved = False
+        nb = bins.max() + 1 if len(bins) else 0
+        load = np.zeros((nb, sizes.shape[1]), dtype=np.int64)
+        np.add.at(load, bins, sizes)
+        count = np.bincount(bins, minlength=nb)
+        fill = (load / np.maximum(capacity, 1)).sum(axis=1) + count / k
+        for b in np.argsort(fill, kind="stable"):
+            trial, tload, tcount = bins.copy(), load.copy(), count.copy()
+            members = np.flatnonzero(bins == b)
+            members = members[np.argsort(-sizes[members].sum(axis=1), kind="stable")]
+            ok = True
+            for i in members:
+                fits = np.flatnonzero(np.all(tload + sizes[i] <= capacity, axis=1) & (tcount < k))
+                fits = fits[fits != b]
+                if not len(fits):
+                    ok = False
+                    break
+                c = fits[np.argmax((tload[fits] / np.maximum(capacity, 1)).sum(axis=1))]
+                trial[i] = c
+                tload[c] += sizes[i]
+                tcount[c] += 1
+            if ok:
+                bins = _relabel(trial)
+                improved = True
+                break
+    return bins
+
+
+def heuristic(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None = None,
+              orders: tuple[str, ...] = ORDERS, improve: bool = True) -> np.ndarray:
+    """The best of first- and best-fit decreasing over `orders` (and DSatur when packing is colouring),
+    then emptying of weak bins, stopping early at the lower bound."""
+    sizes, capacity, k = check_items(sizes, capacity, cardinality)
+    lb = lower_bound(sizes, capacity, k)
+    chunks = np.arange(len(sizes)) // k
+    if chunks.max(initial=-1) + 1 <= lb and _fits(sizes, capacity, chunks):
+        return chunks
+    best = None
+    candidates = [lambda: dsatur(sizes, capacity, k)] if exclusive(sizes, capacity) and len(sizes) <= 2000 else []
+    candidates += [lambda o=o, b=b: first_fit(sizes, capacity, k, order(sizes, capacity, o), b)
+                   for o in orders for b in (False, True)]
+    candidates += [lambda w=w: bin_centric(sizes, capacity, k, w) for w in ("demand", "equal")]
+    for make in candidates:
+        bins = make()
+        if best is None or bins.max() < best.max():
+            best = bins
+        if best.max() + 1 <= lb:
+            return _relabel(best)
+    return empty_weakest(sizes, capacity, k, best) if improve else _relabel(best)
+
+
+def cpsat(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None = None, time_limit: float | None = 10.0,
+          seed: int = 0, workers: int = 1, hint: np.ndarray | None = None) -> Packing:
+    """Exact model over item types: ``y[t, b]`` copies of type `t` in bin `b`, bins used in order."""
+    from ortools.sat.python import cp_model
+
+    sizes, capacity, k = check_items(sizes, capacity, cardinality)
+    lb = lower_bound(sizes, capacity, k)
+    start = hint if hint is not None else heuristic(sizes, capacity, k)
+    ub = int(start.max()) + 1 if len(start) else 0
+    if ub <= lb:
+        return Packing(_relabel(start), lb, Status.OPTIMAL)
+    types, of_type, demand = np.unique(sizes, axis=0, return_inverse=True, return_counts=True)
+    of_type = of_type.ravel()
+    model = cp_model.CpModel()
+    used = [model.new_bool_var(f"u{b}") for b in range(ub)]
+    y = [[model.new_int_var(0, int(min(demand[t], k)), f"y{t}_{b}") for b in range(ub)] for t in range(len(types))]
+    for t in range(len(types)):
+        model.add(sum(y[t]) == int(demand[t]))
+    for b in range(ub):
+        for d in range(sizes.shape[1]):
+            terms = [int(types[t, d]) * y[t][b] for t in range(len(types)) if types[t, d]]
+            if terms:
+                model.add(sum(terms) <= int(capacity[d]) * used[b])
+        model.add(sum(y[t][b] for t in range(len(types))) <= k * used[b])
+        if b:
+            model.add_implication(used[b], used[b - 1])
+    for b in range(lb):
+        model.add(used[b] == 1)
+    model.minimize(sum(used))
+    hint_counts = np.zeros((len(types), ub), dtype=np.int64)
+    np.add.at(hint_counts, (of_type, _relabel(start)), 1)
+    for t in range(len(types)):
+        for b in range(ub):
+            model.add_hint(y[t][b], int(hint_counts[t, b]))
+    for b in range(ub):
+        model.add_hint(used[b], bool(hint_counts[:, b].any()))
+    solver = cp_model.CpSolver()
+    solver.parameters.random_seed = seed
+    solver.parameters.num_workers = workers
+    if time_limit is not None:
+        solver.parameters.max_time_in_seconds = float(time_limit)
+    code = solver.solve(model)
+    bound = max(lb, int(math.ceil(solver.best_objective_bound - 1e-6)))
+    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return Packing(_relabel(start), bound, Status.FEASIBLE)
+    bins = np.empty(len(sizes), dtype=np.int64)
+    for t in range(len(types)):
+        members = np.flatnonzero(of_type == t)
+        slots = np.repeat(np.arange(ub), [solver.value(y[t][b]) for b in range(ub)])
+        bins[members] = slots
+    bins = _relabel(bins)
+    if bins.max() > start.max():
+        bins = _relabel(start)
+    status = Status.OPTIMAL if bins.max() + 1 <= bound or code == cp_model.OPTIMAL else Status.FEASIBLE
+    return Packing(bins, max(bound, bins.max() + 1) if status == Status.OPTIMAL else bound, status)
+
+
+def _fits(sizes: np.ndarray, capacity: np.ndarray, bins: np.ndarray) -> bool:
+    """Whether every bin's load stays within capacity."""
+    load = np.zeros((int(bins.max()) + 1 if len(bins) else 0, sizes.shape[1]), dtype=np.int64)
+    np.add.at(load, bins, sizes)
+    return bool(np.all(load <= capacity[None, :]))
+
+
+def _relabel(bins: np.ndarray) -> np.ndarray:
+    """Bins numbered 0.. in order of first use."""
+    if not len(bins):
+        return bins.astype(np.int64)
+    _, first, inverse = np.unique(bins, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))
+    return rank[inverse.ravel()]

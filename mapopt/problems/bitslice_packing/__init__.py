@@ -1,0 +1,1 @@
+"""Bit-slice packing under ADC-resolution limits (``--problem bitslice-packing``; ``formulations/bitslice_packing.md``)."""

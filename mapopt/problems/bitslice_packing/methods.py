@@ -1,0 +1,157 @@
+"""Bit-slice packing methods: decreasing fits, bin-centric filling, DSatur, the combined heuristic, CP-SAT, auto.
+
+Every method packs each (crossbar set, group) subproblem independently (in parallel with
+joblib when ``workers > 1``). Parameters shared by all methods:
+``grouping`` (``natural``: filters in index order; ``ordered``: the filter-ordering grouping
+of all planes together), ``adc`` (``fixed``: the hardware's resolutions; ``energy``: per
+slice, the resolution that minimizes estimated energy) and ``share_crossbars`` (slots of
+all planes fill one sequence of crossbars).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from joblib import Parallel, delayed
+
+from ...engines import partition_search as search
+from ...engines import vector_packing as vp
+from ...errors import SolverError
+from ...instance import Instance
+from ...layout import outputs_per_group
+from ...result import SolveResult, Status
+from .. import method
+from ..filter_ordering.problem import hypergraph
+from .problem import (Subproblem, check_capacity, check_spec, make_result, natural_groups, pack_bound,
+                      subproblems)
+
+GROUPINGS = ("natural", "ordered")
+ADC_CHOICES = ("fixed", "energy")
+SUBPROBLEM_WORK = 0.2  # CP-SAT deterministic time per subproblem when no time limit is given
+
+
+def _ffd(sub, h, seed, limit):
+    return vp.first_fit(sub.sizes, sub.capacity, h, vp.order(sub.sizes, np.array([sub.capacity]), "sum"))
+
+
+def _bfd(sub, h, seed, limit):
+    return vp.first_fit(sub.sizes, sub.capacity, h, vp.order(sub.sizes, np.array([sub.capacity]), "sum"), best=True)
+
+
+def _dsatur(sub, h, seed, limit):
+    cap = np.full(sub.sizes.shape[1], sub.capacity)
+    return vp.dsatur(sub.sizes, cap, h) if vp.exclusive(sub.sizes, cap) else _ffd(sub, h, seed, limit)
+
+
+def _bin_centric(sub, h, seed, limit):
+    return vp.bin_centric(sub.sizes, sub.capacity, h)
+
+
+def _heuristic(sub, h, seed, limit):
+    return vp.heuristic(sub.sizes, sub.capacity, h)
+
+
+def _cpsat(sub, h, seed, limit):
+    hint = vp.heuristic(sub.sizes, sub.capacity, h)
+    if len(hint) == 0 or hint.max() + 1 <= pack_bound(sub, h):
+        return hint
+    return vp.cpsat(sub.sizes, sub.capacity, h, limit, seed, 1, hint).bins
+
+
+PACKERS = {"ffd": _ffd, "bfd": _bfd, "dsatur": _dsatur, "bin-centric": _bin_centric, "heuristic": _heuristic,
+           "cpsat": _cpsat}
+SUMMARIES = {
+    "ffd": "First-fit decreasing (items by relative size sum).",
+    "bfd": "Best-fit decreasing (fullest bin that fits).",
+    "dsatur": "DSatur colouring with the OU-height limit on exclusive planes (1-bit ADC), first-fit elsewhere.",
+    "bin-centric": "Bin-centric filling by weighted dot product with the residual capacity.",
+    "heuristic": "Best of first/best-fit over three orders, bin-centric and DSatur, then emptying weak activations.",
+    "cpsat": "CP-SAT per subproblem over item types from the heuristic's hint, with L2 and clique bounds.",
+}
+
+
+def _pack_all(subs: list[Subproblem], packer, h: int, seed: int, workers: int, limit) -> list[np.ndarray]:
+    """Pack every subproblem (joblib over batches when ``workers > 1``)."""
+    if workers <= 1 or len(subs) < 2 * workers:
+        return [packer(s, h, seed, limit) for s in subs]
+    batches = np.array_split(np.arange(len(subs)), workers * 4)
+    done = Parallel(n_jobs=workers)(delayed(_pack_batch)([subs[i] for i in b], packer, h, seed, limit) for b in batches)
+    return [bins for batch in done for bins in batch]
+
+
+def _pack_batch(subs, packer, h, seed, limit):
+    return [packer(s, h, seed, limit) for s in subs]
+
+
+def _groups(inst: Instance, grouping: str, seed: int) -> list[np.ndarray]:
+    if grouping not in GROUPINGS:
+        raise SolverError(f"grouping must be one of {GROUPINGS}, got {grouping!r}")
+    m, g = inst.layer.n_outputs, outputs_per_group(inst.spec)
+    if grouping == "natural":
+        return natural_groups(m, g)
+    hg = hypergraph(inst)
+    block = search.local_search(hg, search.greedy(hg), seed)
+    return [np.flatnonzero(block == j) for j in range(hg.n_blocks) if np.any(block == j)]
+
+
+def _choose_adc(inst: Instance, groups, packer, seed: int, workers: int, limit) -> tuple:
+    """Per slice, the ADC resolution (1..10 bits, all cells readable) minimizing estimated energy per input."""
+    spec, laws = inst.spec, inst.spec.costs
+    chosen = []
+    for s in range(spec.n_slices):
+        best = None
+        for bits in range(1, 11):
+            trial = spec.replace(adc_bits=tuple(bits if t == s else spec.adc_for_slice(t) for t in range(spec.n_slices)))
+            subs = [sub for sub in subproblems(inst.layer.matrix, trial, groups) if sub.slice_index == s]
+            if any(len(sub.sizes) and sub.sizes.max() > sub.capacity for sub in subs):
+                continue
+            bins = _pack_all(subs, packer, spec.ou_rows, seed, workers, limit)
+            acts = sum(int(b.max()) + 1 for b in bins if len(b))
+            rows = sum(len(b) for b in bins)
+            energy = acts * (spec.ou_cols * laws.adc_pj(bits) + laws.array_pj(spec.ou_rows * spec.ou_cols)) \
+                + rows * laws.dac_pj(spec.dac_bits)
+            if best is None or energy < best[0] - 1e-12:
+                best = (energy, bits)
+        chosen.append(best[1])
+    return tuple(chosen)
+
+
+def _register(name: str, exact: bool = False):
+    def run(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, grouping: str = "natural",
+            adc: str = "fixed", share_crossbars: bool = False) -> SolveResult:
+        check_spec(inst.spec)
+        if adc not in ADC_CHOICES:
+            raise SolverError(f"adc must be one of {ADC_CHOICES}, got {adc!r}")
+        start = time.perf_counter()
+        packer = PACKERS[name]
+        groups = _groups(inst, grouping, seed)
+        spec = inst.spec
+        if adc == "energy":
+            spec = spec.replace(adc_bits=_choose_adc(inst, groups, PACKERS["heuristic"], seed, workers, None))
+        subs = subproblems(inst.layer.matrix, spec, groups)
+        check_capacity(subs, spec)
+        limit = None
+        if name == "cpsat" and time_limit is not None:
+            limit = max(0.05, (time_limit - (time.perf_counter() - start)) / max(1, len(subs)))
+        bins = _pack_all(subs, packer, spec.ou_rows, seed, workers, limit if limit is not None else SUBPROBLEM_WORK)
+        bounds = [pack_bound(s, spec.ou_rows) for s in subs]
+        return make_result(inst, spec, groups, subs, bins, bounds, name, grouping == "natural",
+                           bool(share_crossbars))
+    run.__doc__ = SUMMARIES[name]
+    method("bitslice-packing", name, exact)(run)
+
+
+for _name in PACKERS:
+    _register(_name, exact=_name == "cpsat")
+
+
+@method("bitslice-packing", "auto")
+def auto(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, grouping: str = "natural",
+         adc: str = "fixed", share_crossbars: bool = False) -> SolveResult:
+    """The combined heuristic, then CP-SAT on the subproblems it leaves above their bound."""
+    from ...solve import get_method
+
+    result = get_method("bitslice-packing", "cpsat").fn(inst, time_limit, seed, workers, grouping, adc, share_crossbars)
+    result.method = "auto"
+    return result
