@@ -78,6 +78,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="results file (JSON Lines, appended and resumed)")
     p.set_defaults(run=_bench)
 
+    p = sub.add_parser("classic", help="solve a classical benchmark instance with mapopt's engines")
+    p.add_argument("kind", help="vbp (vector bin packing, .vbp)")
+    p.add_argument("file")
+    p.add_argument("--method", default="auto")
+    p.add_argument("--time-limit", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_classic)
+
     p = sub.add_parser("report", help="summary table of a results file")
     p.add_argument("results")
     p.add_argument("--by", default="method", help="comma-separated fields to group by (default method)")
@@ -220,6 +229,14 @@ def _bench(args) -> int:
     failed = sum(r.get("status") == "error" for r in records)
     print(f"{len(records)} results in {args.out}" + (f", {failed} errors (rerun to retry)" if failed else ""))
     return EXIT_ERROR if failed else 0
+
+
+def _classic(args) -> int:
+    from .classic import solve_classic
+
+    out = solve_classic(args.kind, args.file, args.method, args.time_limit, args.seed)
+    print(json.dumps(out) if args.json else "  ".join(f"{k} {v}" for k, v in out.items()))
+    return 0
 
 
 def _report(args) -> int:

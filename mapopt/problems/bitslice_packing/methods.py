@@ -20,8 +20,9 @@ from ...engines import vector_packing as vp
 from ...errors import SolverError
 from ...instance import Instance
 from ...layout import outputs_per_group
-from ...result import SolveResult, Status
-from .. import method
+from ...models.bitsparse import project
+from ...result import SolveResult
+from .. import get_method, method
 from ..filter_ordering.problem import hypergraph
 from .problem import (Subproblem, check_capacity, check_spec, make_result, natural_groups, pack_bound,
                       subproblems)
@@ -84,18 +85,18 @@ def _pack_batch(subs, packer, h, seed, limit):
     return [packer(s, h, seed, limit) for s in subs]
 
 
-def _groups(inst: Instance, grouping: str, seed: int) -> list[np.ndarray]:
+def _groups(inst: Instance, matrix: np.ndarray, grouping: str, seed: int) -> list[np.ndarray]:
     if grouping not in GROUPINGS:
         raise SolverError(f"grouping must be one of {GROUPINGS}, got {grouping!r}")
     m, g = inst.layer.n_outputs, outputs_per_group(inst.spec)
     if grouping == "natural":
         return natural_groups(m, g)
-    hg = hypergraph(inst)
+    hg = hypergraph(inst, matrix)
     block = search.local_search(hg, search.greedy(hg), seed)
     return [np.flatnonzero(block == j) for j in range(hg.n_blocks) if np.any(block == j)]
 
 
-def _choose_adc(inst: Instance, groups, packer, seed: int, workers: int, limit) -> tuple:
+def _choose_adc(inst: Instance, matrix: np.ndarray, groups, packer, seed: int, workers: int, limit) -> tuple:
     """Per slice, the ADC resolution (1..10 bits, all cells readable) minimizing estimated energy per input."""
     spec, laws = inst.spec, inst.spec.costs
     chosen = []
@@ -103,7 +104,7 @@ def _choose_adc(inst: Instance, groups, packer, seed: int, workers: int, limit) 
         best = None
         for bits in range(1, 11):
             trial = spec.replace(adc_bits=tuple(bits if t == s else spec.adc_for_slice(t) for t in range(spec.n_slices)))
-            subs = [sub for sub in subproblems(inst.layer.matrix, trial, groups) if sub.slice_index == s]
+            subs = [sub for sub in subproblems(matrix, trial, groups) if sub.slice_index == s]
             if any(len(sub.sizes) and sub.sizes.max() > sub.capacity for sub in subs):
                 continue
             bins = _pack_all(subs, packer, spec.ou_rows, seed, workers, limit)
@@ -119,25 +120,29 @@ def _choose_adc(inst: Instance, groups, packer, seed: int, workers: int, limit) 
 
 def _register(name: str, exact: bool = False):
     def run(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, grouping: str = "natural",
-            adc: str = "fixed", share_crossbars: bool = False) -> SolveResult:
+            adc: str = "fixed", share_crossbars: bool = False, max_slices: int = -1) -> SolveResult:
         check_spec(inst.spec)
         if adc not in ADC_CHOICES:
             raise SolverError(f"adc must be one of {ADC_CHOICES}, got {adc!r}")
         start = time.perf_counter()
-        packer = PACKERS[name]
-        groups = _groups(inst, grouping, seed)
+        matrix, extra = inst.layer.matrix, {}
+        if max_slices >= 0:
+            matrix = project(matrix, inst.spec, int(max_slices))
+            change = np.linalg.norm(matrix - inst.layer.matrix) / max(np.linalg.norm(inst.layer.matrix), 1e-30)
+            extra = {"max_slices": int(max_slices), "projection_error": float(change)}
+        groups = _groups(inst, matrix, grouping, seed)
         spec = inst.spec
         if adc == "energy":
-            spec = spec.replace(adc_bits=_choose_adc(inst, groups, PACKERS["heuristic"], seed, workers, None))
-        subs = subproblems(inst.layer.matrix, spec, groups)
+            spec = spec.replace(adc_bits=_choose_adc(inst, matrix, groups, PACKERS["heuristic"], seed, workers, None))
+        subs = subproblems(matrix, spec, groups)
         check_capacity(subs, spec)
-        limit = None
+        limit = SUBPROBLEM_WORK
         if name == "cpsat" and time_limit is not None:
             limit = max(0.05, (time_limit - (time.perf_counter() - start)) / max(1, len(subs)))
-        bins = _pack_all(subs, packer, spec.ou_rows, seed, workers, limit if limit is not None else SUBPROBLEM_WORK)
+        bins = _pack_all(subs, PACKERS[name], spec.ou_rows, seed, workers, limit)
         bounds = [pack_bound(s, spec.ou_rows) for s in subs]
-        return make_result(inst, spec, groups, subs, bins, bounds, name, grouping == "natural",
-                           bool(share_crossbars))
+        return make_result(inst, spec, matrix, groups, subs, bins, bounds, name, grouping == "natural",
+                           bool(share_crossbars), **extra)
     run.__doc__ = SUMMARIES[name]
     method("bitslice-packing", name, exact)(run)
 
@@ -148,10 +153,9 @@ for _name in PACKERS:
 
 @method("bitslice-packing", "auto")
 def auto(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, grouping: str = "natural",
-         adc: str = "fixed", share_crossbars: bool = False) -> SolveResult:
+         adc: str = "fixed", share_crossbars: bool = False, max_slices: int = -1) -> SolveResult:
     """The combined heuristic, then CP-SAT on the subproblems it leaves above their bound."""
-    from ...solve import get_method
-
-    result = get_method("bitslice-packing", "cpsat").fn(inst, time_limit, seed, workers, grouping, adc, share_crossbars)
+    result = get_method("bitslice-packing", "cpsat").fn(inst, time_limit, seed, workers, grouping, adc,
+                                                         share_crossbars, max_slices)
     result.method = "auto"
     return result

@@ -83,17 +83,20 @@ def grouping_free_bound(matrix: np.ndarray, spec: HardwareSpec) -> int:
     return total
 
 
-def make_result(inst: Instance, spec: HardwareSpec, groups: list[np.ndarray], subs: list[Subproblem],
-                bins: list[np.ndarray], bounds: list[int], method: str, grouping_fixed: bool,
+def make_result(inst: Instance, spec: HardwareSpec, matrix: np.ndarray, groups: list[np.ndarray],
+                subs: list[Subproblem], bins: list[np.ndarray], bounds: list[int], method: str, grouping_fixed: bool,
                 shared_lanes: bool = False, status: Status = Status.FEASIBLE, **solution) -> SolveResult:
-    """The compact mapping of packed slots, with its objective and bound in OU activations per input vector."""
+    """The compact mapping of packed slots of `matrix`, with its objective and bound in OU activations per
+    input vector; a `matrix` other than the layer's (a bit-sparse projection) is declared as the reference."""
     slots = {(sub.set_index, sub.group_index): [sub.rows[b == k] for k in range(int(b.max()) + 1 if len(b) else 0)]
              for sub, b in zip(subs, bins)}
-    mapping = compact_mapping(inst.layer.matrix, spec, groups, slots, shared_lanes,
+    mapping = compact_mapping(matrix, spec, groups, slots, shared_lanes,
                               meta={"problem": "bitslice-packing", "method": method})
+    if not np.array_equal(matrix, inst.layer.matrix):
+        mapping = mapping.replace(reference=matrix)
     per_cycle = sum(len(v) for v in slots.values())
     packing_bound = sum(bounds)
-    lb = packing_bound if grouping_fixed else min(packing_bound, grouping_free_bound(inst.layer.matrix, spec))
+    lb = packing_bound if grouping_fixed else min(packing_bound, grouping_free_bound(matrix, spec))
     objective, bound = spec.input_cycles * per_cycle, spec.input_cycles * lb
     per_slice = {}
     for sub, b in zip(subs, bins):

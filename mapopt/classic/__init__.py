@@ -1,0 +1,25 @@
+"""Classical benchmark formats driving mapopt's engines, so each engine meets published optima.
+
+`solve_classic(kind, path, method, time_limit, seed)` reads a file of the given kind and
+returns a JSON-able summary; `KINDS` lists the kinds and their methods.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import SolverError
+from . import vbp
+
+KINDS = {"vbp": vbp}
+
+
+def solve_classic(kind: str, path: str | Path, method: str = "auto", time_limit: float | None = None,
+                  seed: int = 0) -> dict:
+    """Read `path` as a `kind` instance and solve it with `method`."""
+    if kind not in KINDS:
+        raise SolverError(f"unknown classic kind {kind!r}; choose from {', '.join(KINDS)}")
+    module = KINDS[kind]
+    if method not in module.METHODS:
+        raise SolverError(f"classic {kind} has no method {method!r}; choose from {', '.join(module.METHODS)}")
+    return module.solve(module.read(path), method, time_limit, seed)

@@ -1,0 +1,74 @@
+"""Vector bin packing instances in VPSolver's ``.vbp`` format, solved by `mapopt.engines.vector_packing`.
+
+Format: ``d``, the ``d`` capacities, the number of item types ``m``, then ``m`` lines of
+``d`` sizes and a demand. Items are expanded by demand; there is no cardinality limit.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..engines import vector_packing as vp
+from ..errors import InstanceError
+
+METHODS = ("ffd", "bfd", "bin-centric", "heuristic", "cpsat", "auto")
+
+
+@dataclass(frozen=True)
+class VbpInstance:
+    name: str
+    sizes: np.ndarray
+    capacity: np.ndarray
+
+
+def parse(text: str, name: str) -> VbpInstance:
+    """Parse ``.vbp`` text; a malformed file is one `InstanceError` line naming it."""
+    try:
+        tokens = [int(t) for t in text.split()]
+        d = tokens[0]
+        capacity = np.array(tokens[1:1 + d], dtype=np.int64)
+        m = tokens[1 + d]
+        body = np.array(tokens[2 + d:2 + d + m * (d + 1)], dtype=np.int64).reshape(m, d + 1)
+    except (ValueError, IndexError) as exc:
+        raise InstanceError(f"{name}: not a .vbp file ({exc})") from None
+    if d < 1 or len(capacity) != d or np.any(capacity <= 0) or np.any(body < 0):
+        raise InstanceError(f"{name}: .vbp header or sizes are invalid")
+    sizes = np.repeat(body[:, :d], body[:, d], axis=0)
+    if np.any(sizes > capacity[None, :]):
+        raise InstanceError(f"{name}: an item exceeds the bin capacity")
+    return VbpInstance(name, sizes, capacity)
+
+
+def read(path: str | Path) -> VbpInstance:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InstanceError(f"{path}: cannot read ({exc})") from None
+    return parse(text, path.stem)
+
+
+def solve(inst: VbpInstance, method: str, time_limit: float | None = None, seed: int = 0) -> dict:
+    """Pack with `method`; returns bins, lower bound, status and time."""
+    start = time.perf_counter()
+    s, c = inst.sizes, inst.capacity
+    lb = vp.lower_bound(s, c)
+    status = "feasible"
+    if method in ("ffd", "bfd"):
+        bins = vp.first_fit(s, c, None, vp.order(s, c, "sum"), best=method == "bfd")
+    elif method == "bin-centric":
+        bins = vp.bin_centric(s, c, None)
+    else:
+        bins = vp.heuristic(s, c)
+        if method in ("cpsat", "auto") and bins.max() + 1 > lb:
+            res = vp.cpsat(s, c, None, time_limit if time_limit is not None else 10.0, seed, 1, bins)
+            bins, lb, status = res.bins, res.bound, res.status.value
+    n_bins = int(bins.max()) + 1 if len(bins) else 0
+    if n_bins <= lb:
+        status = "optimal"
+    return {"instance": inst.name, "method": method, "bins": n_bins, "lower_bound": int(lb), "status": status,
+            "items": int(len(s)), "dimensions": int(s.shape[1]), "wall_time": round(time.perf_counter() - start, 6)}
