@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_bench)
 
     p = sub.add_parser("classic", help="solve a classical benchmark instance with mapopt's engines")
-    p.add_argument("kind", help="vbp (vector bin packing, .vbp)")
+    p.add_argument("kind", help="vbp (vector bin packing, .vbp), 2bp (2D bin packing), pmed (OR-Library p-median)")
     p.add_argument("file")
     p.add_argument("--method", default="auto")
     p.add_argument("--time-limit", type=float, default=None)

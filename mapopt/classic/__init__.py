@@ -6,12 +6,13 @@ returns a JSON-able summary; `KINDS` lists the kinds and their methods.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from ..errors import SolverError
-from . import vbp
 
-KINDS = {"vbp": vbp}
+#: kind -> module with ``METHODS``, ``read(path)`` and ``solve(instance, method, time_limit, seed) -> dict``
+KINDS = {"vbp": "mapopt.classic.vbp", "2bp": "mapopt.classic.bp2d", "pmed": "mapopt.classic.pmed"}
 
 
 def solve_classic(kind: str, path: str | Path, method: str = "auto", time_limit: float | None = None,
@@ -19,7 +20,7 @@ def solve_classic(kind: str, path: str | Path, method: str = "auto", time_limit:
     """Read `path` as a `kind` instance and solve it with `method`."""
     if kind not in KINDS:
         raise SolverError(f"unknown classic kind {kind!r}; choose from {', '.join(KINDS)}")
-    module = KINDS[kind]
+    module = importlib.import_module(KINDS[kind])
     if method not in module.METHODS:
         raise SolverError(f"classic {kind} has no method {method!r}; choose from {', '.join(module.METHODS)}")
     return module.solve(module.read(path), method, time_limit, seed)
