@@ -98,6 +98,35 @@ def lane_width(spec: HardwareSpec) -> int:
     return math.ceil(outputs_per_group(spec) * k / spec.ou_cols) * spec.ou_cols
 
 
+@dataclass(frozen=True, eq=False)
+class Block:
+    """Cells placed as one rectangle: the input driving each row, the cell values (rows x cols),
+    and each column's ``(output, shift, sign, slice)``."""
+
+    inputs: np.ndarray
+    values: np.ndarray
+    columns: np.ndarray
+
+
+def place_blocks(spec: HardwareSpec, n: int, m: int, blocks: list[Block], where: np.ndarray,
+                 meta: dict | None = None) -> Mapping:
+    """Put block `i` at ``where[i] = (crossbar, row0, col0)``; each chunk of ``h`` rows and ``w`` columns
+    of a block is one listed OU activation (``col0`` must be a multiple of ``w``)."""
+    h, w = spec.ou_rows, spec.ou_cols
+    placements, acts = [], []
+    for block, (xbar, row0, col0) in zip(blocks, np.asarray(where, dtype=np.int64).reshape(-1, 3)):
+        r, c = block.values.shape
+        targets = np.column_stack([np.arange(c), block.columns[:, :3]])
+        placements.append(Placement(int(xbar), int(row0), int(col0), np.asarray(block.inputs, dtype=np.int64),
+                                    block.values, block.columns[:, 3].copy(), targets))
+        acts += [(xbar, col0 + c0, row0 + r0, min(h, r - r0)) for r0 in range(0, r, h) for c0 in range(0, c, w)]
+    a = np.array(acts, dtype=np.int64).reshape(-1, 4)
+    ptr = np.concatenate([[0], np.cumsum(a[:, 3])])
+    rows = np.concatenate([np.arange(r, r + k) for r, k in zip(a[:, 2], a[:, 3])]) if len(a) else np.zeros(0, np.int64)
+    return Mapping(spec, n, m, tuple(placements), "listed", Activations(a[:, 0], a[:, 1], ptr, rows.astype(np.int64)),
+                   meta=dict(meta or {}))
+
+
 def compact_mapping(matrix: np.ndarray, spec: HardwareSpec, groups: list[np.ndarray],
                     slots: dict[tuple[int, int], list[np.ndarray]] | None = None, shared_lanes: bool = False,
                     meta: dict | None = None) -> Mapping:
@@ -107,39 +136,31 @@ def compact_mapping(matrix: np.ndarray, spec: HardwareSpec, groups: list[np.ndar
     `slots` gives, per (crossbar set, group), the rows of each slot (bit-slice packing
     chooses them); by default the live rows are cut into chunks of ``h`` in order. With
     `shared_lanes` all sets fill one sequence of crossbars (a per-column shift makes that
-    possible) instead of one crossbar set each. A slot's activation switches on its rows
-    and the ``w`` columns of each OU column group of its lane.
+    possible) instead of one crossbar set each.
     """
     n, m = matrix.shape
     g = outputs_per_group(spec)
     check_groups(groups, m, g)
-    h, w, lw = spec.ou_rows, spec.ou_cols, lane_width(spec)
+    h, lw = spec.ou_rows, lane_width(spec)
     lanes, per_lane = spec.xbar_cols // lw, spec.xbar_rows // h
     if lanes == 0:
         raise MapoptError(f"a group of {g} outputs needs {lw} columns; the crossbar has {spec.xbar_cols}")
-    placements, acts, xbar_base, slot = [], [], 0, 0
+    blocks, where, xbar_base, slot = [], [], 0, 0
     for s, cset in enumerate(crossbar_sets(matrix, spec)):
         for j, outputs in enumerate(groups):
             values, cols = cset.group(np.asarray(outputs, dtype=np.int64))
             live = np.flatnonzero(values.any(axis=1))
             chunks = slots[s, j] if slots is not None else [live[r0:r0 + h] for r0 in range(0, len(live), h)]
-            targets = np.column_stack([np.arange(len(cols)), cols[:, :3]])
             for rows in chunks:
                 if len(rows) > h:
                     raise MapoptError(f"a slot of {len(rows)} rows exceeds the OU height {h}")
                 lane = slot // per_lane
-                xbar, col0, row0 = xbar_base + lane // lanes, (lane % lanes) * lw, (slot % per_lane) * h
-                placements.append(Placement(xbar, row0, col0, np.asarray(rows, dtype=np.int64), values[rows],
-                                            cols[:, 3].copy(), targets))
-                acts += [(xbar, col0 + c, row0, len(rows)) for c in range(0, len(cols), w)]
+                blocks.append(Block(np.asarray(rows, dtype=np.int64), values[rows], cols))
+                where.append((xbar_base + lane // lanes, (slot % per_lane) * h, (lane % lanes) * lw))
                 slot += 1
         if not shared_lanes:
             xbar_base, slot = xbar_base + math.ceil(slot / (per_lane * lanes)), 0
-    a = np.array(acts, dtype=np.int64).reshape(-1, 4)
-    ptr = np.concatenate([[0], np.cumsum(a[:, 3])])
-    rows = np.concatenate([np.arange(r, r + k) for r, k in zip(a[:, 2], a[:, 3])]) if len(a) else np.zeros(0, np.int64)
-    activations = Activations(a[:, 0], a[:, 1], ptr, rows.astype(np.int64))
-    return Mapping(spec, n, m, tuple(placements), "listed", activations, meta=dict(meta or {}))
+    return place_blocks(spec, n, m, blocks, np.array(where).reshape(-1, 3), meta)
 
 
 def check_groups(groups: list[np.ndarray], m: int, g: int) -> None:
