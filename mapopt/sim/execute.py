@@ -14,9 +14,10 @@ Three ways to compute, all bit-exact:
   product, clipped, routed per cycle and weighted by ``2^(d k)``.
 
 What a mode derives from a circuit (dense or regrouped matrices) is computed on first use
-and kept while the circuit lives, so a circuit must not be changed once built. Integers
-are carried in float32 wherever a bound from the circuit proves every value stays below
-``2^24`` (exact there), in float64 otherwise.
+and kept while the circuit lives, so a circuit must not be changed once built. Bounds
+from the circuit pick the narrowest exact number type: float32 for the tiled mode when
+every value stays below ``2^24``, the smallest unsigned integer for bit-serial partial
+sums (cells and inputs are unsigned), float64 otherwise.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from .fabric import build_fabric, unique_rows
 
 ADC_MODES = ("clip", "ideal")
 FLOAT32_EXACT = 2.0 ** 24  # float32 holds every integer below this exactly
-CHUNK_BYTES = 1 << 24  # batch chunks keep intermediate arrays near this size (bounds memory, keeps speed)
+CHUNK_BYTES = 1 << 23  # batch chunks keep intermediate arrays near this size (bounds memory, keeps speed)
 
 _DERIVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -121,7 +122,7 @@ def _tile_plan(c: Circuit, input_bits: int) -> _TilePlan:
     Q = sp.csr_matrix((np.ones(len(pairs)), (pairs[:, 1], np.arange(len(pairs)))), shape=(c.R.shape[1], len(pairs)))
     bound = np.asarray((Q @ abs(G)).sum(axis=1)).max(initial=0) * (2 ** input_bits - 1)
     dtype = np.float32 if bound < FLOAT32_EXACT else np.float64
-    return _TilePlan(G.astype(dtype), Q.astype(dtype).tocsr())
+    return _TilePlan(G.astype(dtype), Q.astype(dtype))
 
 
 def _tiled(c: Circuit, x: np.ndarray, input_bits: int) -> np.ndarray:
@@ -156,7 +157,8 @@ def _serial_plan(c: Circuit, which: str, dac_bits: int, cycles: int) -> _SerialP
     weights = np.outer(values[classes[:, 1]], 2.0 ** (dac_bits * np.arange(cycles)))
     out = sp.csr_matrix((weights.ravel(), (np.repeat(classes[:, 0], cycles), np.arange(weights.size))),
                         shape=(c.R.shape[1], weights.size))
-    bound = max(2 ** dac_bits - 1, c.seg_max[keep].max(initial=0), (member @ np.minimum(c.seg_max[keep], cap)).max(initial=0))
+    worst = np.minimum(c.seg_max[keep], cap)
+    bound = max(2 ** dac_bits - 1, cap.max(initial=0), c.seg_max[keep].max(initial=0), (member @ worst).max(initial=0))
     dtype = _partial_dtype(Mt.data, bound)
     return _SerialPlan(Mt.astype(dtype), cap.astype(dtype)[:, None], member.astype(dtype), out)
 
@@ -172,8 +174,8 @@ def _partial_dtype(cells: np.ndarray, bound: float) -> type:
 def _bit_serial(c: Circuit, x: np.ndarray, which: str, spec) -> np.ndarray:
     """Segments `which` names, cycle by cycle: ``d`` input bits, clip at the ADC, shift and add.
 
-    The batch goes in chunks small enough for the partial sums to stay in cache; within a
-    chunk the cycles are stacked along the batch, so each step is one sparse product.
+    Within a batch chunk (of bounded memory) the cycles are stacked along the batch, so
+    each step is one sparse product, one clip and one routing product.
     """
     cycles, d = spec.input_cycles, spec.dac_bits
     plan = _derived(c, ("serial", which, d, cycles), lambda: _serial_plan(c, which, d, cycles))
