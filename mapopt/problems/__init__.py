@@ -18,6 +18,7 @@ _MODULES = {
     "baseline": "mapopt.problems.baseline.methods",
     "filter-ordering": "mapopt.problems.filter_ordering.methods",
     "bitslice-packing": "mapopt.problems.bitslice_packing.methods",
+    "pattern-placement": "mapopt.problems.pattern_placement.methods",
 }
 
 

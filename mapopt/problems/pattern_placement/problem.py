@@ -1,0 +1,108 @@
+"""Pattern block placement in crossbar terms: prune, form blocks, place them on the OU grid, map.
+
+Pattern pruning (`mapopt.models.pattern`) leaves every ``R x S`` kernel one pattern or
+removes it. A block is a rectangle of cells sharing one row index (inputs) and one column
+index (outputs): its rows are the live rows of its kernels, its columns the slices of its
+filters. Blocks are measured in OU units (``ceil(rows / h) x ceil(cols / w)``); every unit is
+one OU activation, and blocks are packed into crossbars of ``X_r / h x X_c / w`` units
+(2D orthogonal bin packing, `mapopt.engines.packing2d`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import SolverError
+from ...instance import Instance
+from ...layer import unroll
+from ...layout import Block, crossbar_sets, outputs_per_group, place_blocks
+from ...models.pattern import PatternPruning, pattern_prune
+from ...result import SolveResult, Status
+
+
+@dataclass(frozen=True, eq=False)
+class Pruned:
+    """The pattern-pruned integer layer matrix and how it was pruned."""
+
+    matrix: np.ndarray
+    pruning: PatternPruning
+    kernel_rows: int
+
+
+def prune(inst: Instance, n_patterns: int, entries: int, removed: float, selection: str, seed: int,
+          time_limit: float | None) -> Pruned:
+    """Pattern-prune the layer's float weights (from before any earlier pruning) at the layer's quantization."""
+    layer = inst.layer
+    if layer.kind != "conv" or layer.shape[2] * layer.shape[3] < 2:
+        raise SolverError(f"layer {layer.name}: pattern placement needs a conv layer with R x S kernels, "
+                          f"got shape {layer.shape}")
+    weight = layer.weight if layer.weight is not None else layer.quantized * layer.scale.reshape(-1, 1, 1, 1)
+    pp = pattern_prune(weight, n_patterns, entries, removed, selection, seed, time_limit)
+    scale = np.broadcast_to(layer.scale, (layer.n_outputs,)).reshape(-1, 1, 1, 1)
+    qmax = 2 ** (layer.weight_bits - 1) - 1
+    q = np.clip(np.rint(np.asarray(weight, dtype=np.float64) / scale), -qmax, qmax).astype(np.int64)
+    q[pp.weight == 0] = 0
+    return Pruned(unroll(q), pp, layer.shape[2] * layer.shape[3])
+
+
+def grid(inst: Instance) -> tuple[int, int]:
+    """A crossbar in OU units: (columns, rows)."""
+    spec = inst.spec
+    return spec.xbar_cols // spec.ou_cols, spec.xbar_rows // spec.ou_rows
+
+
+def units(block: Block, inst: Instance) -> tuple[int, int]:
+    """A block's size in OU units: (width, height)."""
+    r, c = block.values.shape
+    return math.ceil(c / inst.spec.ou_cols), math.ceil(r / inst.spec.ou_rows)
+
+
+def activation_bound(inst: Instance, matrix: np.ndarray) -> int:
+    """OU activations per input cycle no formation beats: per crossbar set, an activation holds at most
+    ``h`` rows of at most ``g`` filters, so ``ceil(sum over filters of live rows / (h g))``."""
+    g, h = outputs_per_group(inst.spec), inst.spec.ou_rows
+    return sum(math.ceil(int((cs.values != 0).any(axis=2).sum()) / (h * g)) for cs in crossbar_sets(matrix, inst.spec))
+
+
+def index_bits(blocks: list[Block], n: int, m: int) -> int:
+    """Input index (one entry per block row) plus output index (one per block column)."""
+    rows = sum(b.values.shape[0] for b in blocks)
+    cols = sum(b.values.shape[1] for b in blocks)
+    return rows * max(1, math.ceil(math.log2(max(n, 2)))) + cols * max(1, math.ceil(math.log2(max(m, 2))))
+
+
+def split_tall(blocks: list[Block], inst: Instance) -> list[Block]:
+    """Cut blocks taller than a crossbar into crossbar-high pieces (rows are independent under an input index)."""
+    limit = grid(inst)[1] * inst.spec.ou_rows
+    out = []
+    for b in blocks:
+        for r0 in range(0, b.values.shape[0], limit):
+            out.append(Block(b.inputs[r0:r0 + limit], b.values[r0:r0 + limit], b.columns))
+    return out
+
+
+def make_result(inst: Instance, pruned: Pruned, blocks: list[Block], placement, method: str, formation: str,
+                status: Status = Status.FEASIBLE) -> SolveResult:
+    """The mapping of placed blocks; objective OU activations per input vector, crossbars and index beside it."""
+    W, H = grid(inst)
+    spec = inst.spec
+    where = np.column_stack([placement.bins, placement.y * spec.ou_rows, placement.x * spec.ou_cols])
+    mapping = place_blocks(spec, inst.layer.n_inputs, inst.layer.n_outputs, blocks, where,
+                           meta={"problem": "pattern-placement", "method": method, "formation": formation})
+    mapping = mapping.replace(reference=pruned.matrix)
+    per_cycle = sum(w * h for w, h in (units(b, inst) for b in blocks))
+    lb = activation_bound(inst, pruned.matrix)
+    objective, bound = spec.input_cycles * per_cycle, spec.input_cycles * lb
+    crossbars = placement.n_bins
+    xbar_lb = max(placement.bound, math.ceil(lb / (W * H)))
+    pp = pruned.pruning
+    return SolveResult(objective, bound, Status.OPTIMAL if bound >= objective else status, method, mapping,
+                       solution={"formation": formation, "blocks": len(blocks), "crossbars": crossbars,
+                                 "crossbar_bound": xbar_lb, "placement_bound": placement.bound,
+                                 "index_bits": index_bits(blocks, inst.layer.n_inputs, inst.layer.n_outputs),
+                                 "patterns": pp.patterns.astype(int).tolist(), "kept_weight": pp.kept,
+                                 "kernels_removed": int((pp.assignment < 0).sum()),
+                                 "sparsity": float(1 - np.count_nonzero(pruned.matrix) / pruned.matrix.size)})
