@@ -101,11 +101,13 @@ def lane_width(spec: HardwareSpec) -> int:
 @dataclass(frozen=True, eq=False)
 class Block:
     """Cells placed as one rectangle: the input driving each row, the cell values (rows x cols),
-    and each column's ``(output, shift, sign, slice)``."""
+    and each column's ``(output, shift, sign, slice)``. `targets` (rows ``(column, output, shift,
+    sign)``), when given, replace the one target per column (a column shared by several outputs)."""
 
     inputs: np.ndarray
     values: np.ndarray
     columns: np.ndarray
+    targets: np.ndarray | None = None
 
 
 def place_blocks(spec: HardwareSpec, n: int, m: int, blocks: list[Block], where: np.ndarray,
@@ -116,7 +118,7 @@ def place_blocks(spec: HardwareSpec, n: int, m: int, blocks: list[Block], where:
     placements, acts = [], []
     for block, (xbar, row0, col0) in zip(blocks, np.asarray(where, dtype=np.int64).reshape(-1, 3)):
         r, c = block.values.shape
-        targets = np.column_stack([np.arange(c), block.columns[:, :3]])
+        targets = np.column_stack([np.arange(c), block.columns[:, :3]]) if block.targets is None else block.targets
         placements.append(Placement(int(xbar), int(row0), int(col0), np.asarray(block.inputs, dtype=np.int64),
                                     block.values, block.columns[:, 3].copy(), targets))
         acts += [(xbar, col0 + c0, row0 + r0, min(h, r - r0)) for r0 in range(0, r, h) for c0 in range(0, c, w)]

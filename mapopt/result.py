@@ -56,4 +56,5 @@ class SolveResult:
             "valid": None if rep is None else rep.valid, "exact": None if rep is None else rep.exact,
             "violations": [] if rep is None else [str(v) for v in rep.violations],
             "cost": None if rep is None or rep.cost is None else rep.cost.to_dict(),
+            "error": None if rep is None else rep.error,
         }

@@ -1,8 +1,9 @@
 """The one entry point to every solver: run a method, then validate and cost its mapping.
 
 `solve` holds the contract of ``DESIGN.md``: whatever the method, its mapping goes through
-the simulator, and the objective it claims must equal the OU activations the simulator
-counts; a disagreement is reported as an ``objective`` violation, never hidden.
+the simulator, and the objective it claims must equal what the simulator measures (OU
+activations per input vector, or the approximation's L1 error for reuse clustering); a
+disagreement is reported as an ``objective`` violation, never hidden.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import replace
 
 from .errors import SolverError
 from .instance import Instance
-from .problems import get_method
+from .problems import get_method, objective_kind
 from .result import SolveResult
 from .sim import Violation, simulate
 
@@ -37,9 +38,16 @@ def solve(inst: Instance, problem: str, method: str = "auto", time_limit: float 
     result.seed, result.params = seed, {"time_limit": time_limit, "workers": workers, **params}
     if result.mapping is not None:
         result.report = simulate(result.mapping, inst.layer, seed=seed)
-        counted = None if result.report.cost is None else result.report.cost.ou_activations
+        counted = _measured(result.report, objective_kind(problem))
         if counted != result.objective:
             wrong = Violation("objective", f"{method} reports objective {result.objective}, "
                                            f"the simulator counts {counted}")
             result.report = replace(result.report, valid=False, violations=[*result.report.violations, wrong])
     return result
+
+
+def _measured(report, kind: str):
+    """The simulator's figure a problem's objective must equal."""
+    if report.cost is None:
+        return None
+    return report.cost.ou_activations if kind == "ou_activations" else report.error["l1"]

@@ -19,7 +19,11 @@ _MODULES = {
     "filter-ordering": "mapopt.problems.filter_ordering.methods",
     "bitslice-packing": "mapopt.problems.bitslice_packing.methods",
     "pattern-placement": "mapopt.problems.pattern_placement.methods",
+    "reuse-clustering": "mapopt.problems.reuse_clustering.methods",
 }
+
+#: what a problem's objective is, as the simulator measures it (default: OU activations per input vector)
+OBJECTIVES = {"reuse-clustering": "error_l1"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,11 @@ def methods(problem: str) -> dict[str, Method]:
         raise SolverError(f"unknown problem {problem!r}; choose from {', '.join(_MODULES)}")
     importlib.import_module(_MODULES[problem])
     return _REGISTRY[problem]
+
+
+def objective_kind(problem: str) -> str:
+    """``ou_activations`` or ``error_l1``: which simulator figure a problem's objective must equal."""
+    return OBJECTIVES.get(problem, "ou_activations")
 
 
 def get_method(problem: str, name: str) -> Method:
