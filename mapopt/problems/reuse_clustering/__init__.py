@@ -1,0 +1,1 @@
+"""Weight-pattern reuse clustering (``--problem reuse-clustering``; ``formulations/reuse_clustering.md``)."""

@@ -1,0 +1,146 @@
+"""Reuse clustering in crossbar terms: row blocks, sub-vectors, distances, and representatives to a mapping.
+
+The layer matrix is cut into row blocks of ``h`` consecutive rows (the rows one OU drives).
+In block `c`, output `o` holds the sub-vector ``v = W[rows_c, o]``. A representative
+(leader) is stored once; every output assigned to it reads its partial sums, scaled by
+``alpha = s 2^e`` (a sign and a left shift, applied digitally), or the output's sub-vector is
+pruned to zero. The mapping computes the approximated matrix exactly and declares it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import SolverError
+from ...instance import Instance
+from ...layout import Block, crossbar_sets, place_blocks
+from ...result import SolveResult, Status
+
+SCALES = {"one": (1,), "sign": (1, -1), "shift": (1, -1, 2, -2, 4, -4, 8, -8)}
+
+
+@dataclass(frozen=True, eq=False)
+class RowBlock:
+    """Sub-vectors of one row block: rows (inputs) and ``vectors`` (outputs x rows, integers)."""
+
+    rows: np.ndarray
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Clustering:
+    """Per output: its leader (-1: pruned to zero) and scale; leaders are outputs of the same block."""
+
+    leader: np.ndarray
+    scale: np.ndarray
+
+
+def row_blocks(matrix: np.ndarray, h: int) -> list[RowBlock]:
+    """Consecutive blocks of `h` rows and their sub-vectors."""
+    return [RowBlock(np.arange(r0, min(r0 + h, len(matrix))), matrix[r0:r0 + h].T.copy())
+            for r0 in range(0, len(matrix), h)]
+
+
+def distances(vectors: np.ndarray, scales: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """``D[o, l] = min over alpha of ||v_o - alpha v_l||_1`` (outputs x candidate leaders) and the best alpha.
+
+    Every output may also be pruned at cost ``||v_o||_1``; that fallback is folded in, so a
+    p-median on ``D`` never pays more than pruning.
+    """
+    v = vectors.astype(np.int64)
+    best = np.full((len(v), len(v)), np.iinfo(np.int64).max)
+    arg = np.ones((len(v), len(v)), dtype=np.int64)
+    for a in scales:
+        d = np.abs(v[:, None, :] - a * v[None, :, :]).sum(axis=2)
+        better = d < best
+        best, arg = np.where(better, d, best), np.where(better, a, arg)
+    prune = np.abs(v).sum(axis=1)
+    pruned = prune[:, None] <= best
+    return np.where(pruned, prune[:, None], best), np.where(pruned, 0, arg)
+
+
+def assign(D: np.ndarray, alpha: np.ndarray, leaders: np.ndarray) -> Clustering:
+    """Each output to its nearest leader (or to zero when pruning is cheaper; a leader keeps itself)."""
+    leaders = np.asarray(leaders, dtype=np.int64)
+    if not len(leaders):
+        return Clustering(np.full(len(D), -1), np.zeros(len(D), dtype=np.int64))
+    pick = leaders[np.argmin(D[:, leaders], axis=1)]
+    scale = alpha[np.arange(len(D)), pick]
+    leader = np.where(scale == 0, -1, pick)
+    leader[leaders] = leaders
+    scale[leaders] = 1
+    return Clustering(leader, np.where(leader < 0, 0, scale))
+
+
+def approximate(block: RowBlock, cl: Clustering) -> np.ndarray:
+    """The block's approximated sub-vectors (outputs x rows)."""
+    out = np.zeros_like(block.vectors)
+    kept = cl.leader >= 0
+    out[kept] = cl.scale[kept, None] * block.vectors[cl.leader[kept]]
+    return out
+
+
+def reuse_error(block: RowBlock, cl: Clustering) -> int:
+    return int(np.abs(block.vectors - approximate(block, cl)).sum())
+
+
+def block_cells(inst: Instance, block: RowBlock, cl: Clustering, matrix: np.ndarray) -> list[Block]:
+    """The cells of a block's leaders, one cell block per crossbar set, columns feeding every follower."""
+    spec, out = inst.spec, []
+    leaders = np.unique(cl.leader[cl.leader >= 0])
+    for cset in crossbar_sets(matrix[block.rows][:, leaders] if len(leaders) else matrix[block.rows][:, :0], spec):
+        values = cset.values.reshape(len(block.rows), -1)
+        cols = cset.columns.reshape(-1, 4)
+        keep = np.flatnonzero(values.any(axis=0))
+        if not len(keep):
+            continue
+        targets = []
+        for j, col in enumerate(keep):
+            lead = leaders[cols[col, 0]]
+            for o in np.flatnonzero(cl.leader == lead):
+                shift = int(cols[col, 1]) + int(math.log2(abs(cl.scale[o])))
+                targets.append((j, o, shift, int(cols[col, 2]) * int(np.sign(cl.scale[o]))))
+        out.append(Block(block.rows, values[:, keep], cols[keep], np.array(targets, dtype=np.int64)))
+    return out
+
+
+def pack_lanes(inst: Instance, blocks: list[Block]) -> np.ndarray:
+    """Positions ``(crossbar, row0, col0)``: blocks fill row bands of ``h`` rows, whole OU column groups each."""
+    spec = inst.spec
+    h, w = spec.ou_rows, spec.ou_cols
+    bands, units = spec.xbar_rows // h, spec.xbar_cols // w
+    where, band, used = [], 0, 0
+    for b in blocks:
+        width = math.ceil(b.values.shape[1] / w)
+        if width > units:
+            raise SolverError(f"a row block needs {width} OU columns; the crossbar has {units}")
+        if used + width > units:
+            band, used = band + 1, 0
+        where.append((band // bands, (band % bands) * h, used * w))
+        used += width
+    return np.array(where, dtype=np.int64).reshape(-1, 3)
+
+
+def make_result(inst: Instance, blocks: list[RowBlock], clusterings: list[Clustering], matrix: np.ndarray,
+                method: str, error_bound: float, status: Status = Status.FEASIBLE, **solution) -> SolveResult:
+    """The mapping of all blocks' leaders; objective = L1 error against the layer, OU activations as cost."""
+    spec = inst.spec
+    approx = matrix.copy()
+    cells = []
+    for block, cl in zip(blocks, clusterings):
+        approx[block.rows] = approximate(block, cl).T
+        cells += block_cells(inst, block, cl, matrix)
+    mapping = place_blocks(spec, inst.layer.n_inputs, inst.layer.n_outputs, cells, pack_lanes(inst, cells),
+                           meta={"problem": "reuse-clustering", "method": method})
+    mapping = mapping.replace(reference=approx)
+    error = int(np.abs(approx - inst.layer.matrix).sum())
+    leaders = sum(int(len(np.unique(cl.leader[cl.leader >= 0]))) for cl in clusterings)
+    outputs = sum(len(cl.leader) for cl in clusterings)
+    bound = min(error, int(math.ceil(error_bound - 1e-9)))
+    return SolveResult(error, bound, Status.OPTIMAL if bound >= error else status, method, mapping,
+                       solution={"leaders": leaders, "sub_vectors": outputs,
+                                 "reuse": 1 - leaders / max(outputs, 1),
+                                 "pruned": sum(int((cl.leader < 0).sum()) for cl in clusterings), **solution})
