@@ -1,0 +1,73 @@
+"""Reuse clustering: every method's mapping computes its declared approximation exactly, the objective is the
+simulator's error, exact methods are optimal per block, p-median leaders beat PRAP-PIM's rule."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from mapopt.hardware import preset
+from mapopt.instance import Instance
+from mapopt.layer import Layer
+from mapopt.problems import methods
+from mapopt.problems.reuse_clustering.problem import SCALES, assign, distances, reuse_error, row_blocks
+from mapopt.solve import solve
+
+PROBLEM = "reuse-clustering"
+
+
+def layer(n: int = 24, m: int = 12, seed: int = 0, sparsity: float = 0.6) -> Layer:
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-6, 7, size=(n, m))
+    w[rng.random((n, m)) < sparsity] = 0
+    w[:, 1] = w[:, 0]          # repeated sub-vectors, as real layers have
+    w[:, 2] = 2 * w[:, 3] // 2
+    return Layer.from_matrix(w)
+
+
+@pytest.mark.parametrize("name", sorted(methods(PROBLEM)))
+@pytest.mark.parametrize("scales", ["one", "shift"])
+def test_every_method_computes_its_approximation_exactly(name, scales):
+    inst = Instance(layer(), preset("reuse"))
+    r = solve(inst, PROBLEM, name, time_limit=5.0, scales=scales)
+    assert r.report.valid and r.report.exact, r.report.violations
+    assert r.objective == r.report.error["l1"] and r.bound <= r.objective
+    if name == "identical":
+        assert r.objective == 0
+
+
+def brute_force(block, p, scales) -> int:
+    D, alpha = distances(block.vectors, scales)
+    cand = np.flatnonzero(block.vectors.any(axis=1))
+    best = None
+    for leaders in itertools.combinations(cand, min(p, len(cand))):
+        e = reuse_error(block, assign(D, alpha, np.array(leaders)))
+        best = e if best is None else min(best, e)
+    return best
+
+
+@pytest.mark.parametrize("exact", ["milp", "cpsat"])
+def test_exact_methods_are_optimal_per_block(exact):
+    inst = Instance(layer(16, 10, seed=4), preset("reuse"))
+    r = solve(inst, PROBLEM, exact, theta=0.3)
+    opt = sum(brute_force(b, int(np.ceil(0.3 * 10)), SCALES["one"]) for b in row_blocks(inst.layer.matrix, 8))
+    assert r.objective == opt and r.status.value == "optimal"
+
+
+def test_optimized_leaders_never_lose_to_prap_topnorm():
+    inst = Instance(layer(64, 32, seed=5, sparsity=0.4), preset("reuse"))
+    top = solve(inst, PROBLEM, "prap-topnorm", theta=0.25)
+    opt = solve(inst, PROBLEM, "auto", theta=0.25)
+    assert opt.objective <= top.objective
+    assert opt.solution["leaders"] <= top.solution["leaders"]
+
+
+def test_shift_scales_and_global_allocation_never_cost_more():
+    inst = Instance(layer(48, 24, seed=6, sparsity=0.5), preset("reuse"))
+    plain = solve(inst, PROBLEM, "fasterpam", theta=0.25)
+    shifted = solve(inst, PROBLEM, "fasterpam", theta=0.25, scales="shift")
+    assert shifted.objective <= plain.objective
+    glob = solve(inst, PROBLEM, "fasterpam", theta=0.25, allocation="global")
+    assert glob.report.valid and glob.solution["leaders"] <= plain.solution["leaders"] + 0
