@@ -78,6 +78,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="results file (JSON Lines, appended and resumed)")
     p.set_defaults(run=_bench)
 
+    p = sub.add_parser("map", help="map a whole network (model file or instance directory) through a pipeline")
+    p.add_argument("source", help="model file (.th/.pt/.tflite/.h5) or instance directory / index")
+    p.add_argument("--pipeline", default="full", help="preset (orc, bitslice, full, pattern, reuse) or stage list")
+    p.add_argument("--sparsity", type=float, default=0.8, help="magnitude pruning when importing a model file")
+    p.add_argument("--method", action="append", default=[], metavar="STAGE=METHOD",
+                   help="method of a stage, e.g. group=multistart (default auto)")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds per stage and layer")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--backend", default="loky", help="joblib backend: loky, dask, ray")
+    p.add_argument("--out", help="write the report JSON here")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_map)
+
     p = sub.add_parser("classic", help="solve a classical benchmark instance with mapopt's engines")
     p.add_argument("kind", help="vbp (vector bin packing, .vbp), 2bp (2D bin packing), pmed (OR-Library p-median)")
     p.add_argument("file")
@@ -229,6 +243,37 @@ def _bench(args) -> int:
     failed = sum(r.get("status") == "error" for r in records)
     print(f"{len(records)} results in {args.out}" + (f", {failed} errors (rerun to retry)" if failed else ""))
     return EXIT_ERROR if failed else 0
+
+
+def _map(args) -> int:
+    import tempfile
+
+    from .pipeline import map_network, parse
+
+    methods = {}
+    for item in args.method:
+        stage, sep, name = item.partition("=")
+        if not sep:
+            raise MapoptError(f"--method expects STAGE=METHOD, got {item!r}")
+        methods[stage] = name
+    pipe = parse(args.pipeline, methods, args.time_limit, args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = map_network(args.source, pipe, args.sparsity, args.jobs, args.backend, tmp)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, default=_jsonable, indent=1))
+    if args.json:
+        print(json.dumps(report, default=_jsonable))
+    else:
+        print(f"{'layer':24s} {'valid':>5s} {'exact':>5s} {'OU':>9s} {'dense OU':>9s} {'xbars':>5s} {'dense':>5s}")
+        for layer in report["layers"]:
+            print(f"{layer['name']:24s} {str(layer['valid']):>5s} {str(layer['exact']):>5s} {layer['ou_activations']:>9} "
+                  f"{layer['dense']['ou_activations']:>9} {layer['crossbars']:>5} {layer['dense']['crossbars']:>5}")
+        t, g = report["totals"], report["gain"]
+        print(f"total: OU {t['ou_activations']} ({g['ou_activations']:.2f}x fewer than dense), crossbars "
+              f"{t['crossbars']} ({g['crossbars']:.2f}x), energy {t['energy_pj']:.0f} pJ ({g['energy']:.2f}x), "
+              f"all valid {report['valid']}, all exact {report['exact']}, {report['wall_time']} s")
+    return 0 if report["valid"] else EXIT_INVALID
 
 
 def _classic(args) -> int:

@@ -56,7 +56,8 @@ def greedy(hg: Hypergraph) -> np.ndarray:
 
 
 def recursive_matching(hg: Hypergraph, exact_limit: int = 160) -> np.ndarray:
-    """For ``g = 2^t``: pair vertices by a minimum-cost perfect matching, then pairs of pairs, ``t`` times.
+    """For ``g = 2^t``: pair vertices by a minimum-cost perfect matching, then pairs of pairs, while units
+    of at most ``g / 2`` remain to merge (so no group exceeds ``g``).
 
     Matchings of up to `exact_limit` units are solved exactly (MILP); larger ones greedily.
     """
@@ -67,14 +68,20 @@ def recursive_matching(hg: Hypergraph, exact_limit: int = 160) -> np.ndarray:
     dense = hg.pins.toarray().astype(bool)
     units = [np.array([v]) for v in range(hg.n_vertices)]
     onehot = bucket_weights(hg)
-    while len(units[0]) < hg.g and len(units) > 1:
-        support = np.stack([dense[:, u].any(axis=1) for u in units], axis=1)
+    while sum(len(u) <= hg.g // 2 for u in units) > 1:
+        small = [u for u in units if len(u) <= hg.g // 2]
+        support = np.stack([dense[:, u].any(axis=1) for u in small], axis=1)
         slots, rows = merge_costs(support, onehot, hg.h)
-        cost = slots * (1 + rows.max(initial=0)) + rows
-        pairs = min_cost_matching(cost, exact=len(units) <= exact_limit)
-        units = [np.concatenate([units[a], units[b]]) if b >= 0 else units[a] for a, b in pairs]
+        pairs = min_cost_matching(slots * (1 + rows.max(initial=0)) + rows, exact=len(small) <= exact_limit)
+        merged = [np.concatenate([small[a], small[b]]) if b >= 0 else small[a] for a, b in pairs]
+        if len(merged) == len(small):
+            break
+        units = [u for u in units if len(u) > hg.g // 2] + merged
+    while len(units) > hg.n_blocks:  # the matchings left more units than blocks: merge the two smallest
+        units.sort(key=len)
+        units = [np.concatenate(units[:2])] + units[2:]
     block = np.empty(hg.n_vertices, dtype=np.int64)
-    for j, u in enumerate(units):
+    for j, u in enumerate(sorted(units, key=lambda u: int(u.min()))):
         block[u] = j
     return block
 

@@ -3,7 +3,7 @@
 Every method packs each (crossbar set, group) subproblem independently (in parallel with
 joblib when ``workers > 1``). Parameters shared by all methods:
 ``grouping`` (``natural``: filters in index order; ``ordered``: the filter-ordering grouping
-of all planes together), ``adc`` (``fixed``: the hardware's resolutions; ``energy``: per
+of all planes together; or given lists of filters, e.g. from a filter-ordering result), ``adc`` (``fixed``: the hardware's resolutions; ``energy``: per
 slice, the resolution that minimizes estimated energy) and ``share_crossbars`` (slots of
 all planes fill one sequence of crossbars).
 """
@@ -85,7 +85,10 @@ def _pack_batch(subs, packer, h, seed, limit):
     return [packer(s, h, seed, limit) for s in subs]
 
 
-def _groups(inst: Instance, matrix: np.ndarray, grouping: str, seed: int) -> list[np.ndarray]:
+def _groups(inst: Instance, matrix: np.ndarray, grouping, seed: int) -> list[np.ndarray]:
+    """Column groups: natural order, the filter-ordering grouping, or given lists of filters."""
+    if isinstance(grouping, (list, tuple)):
+        return [np.asarray(g, dtype=np.int64) for g in grouping]
     if grouping not in GROUPINGS:
         raise SolverError(f"grouping must be one of {GROUPINGS}, got {grouping!r}")
     m, g = inst.layer.n_outputs, outputs_per_group(inst.spec)
@@ -141,7 +144,7 @@ def _register(name: str, exact: bool = False):
             limit = max(0.05, (time_limit - (time.perf_counter() - start)) / max(1, len(subs)))
         bins = _pack_all(subs, PACKERS[name], spec.ou_rows, seed, workers, limit)
         bounds = [pack_bound(s, spec.ou_rows) for s in subs]
-        return make_result(inst, spec, matrix, groups, subs, bins, bounds, name, grouping == "natural",
+        return make_result(inst, spec, matrix, groups, subs, bins, bounds, name, grouping != "ordered",
                            bool(share_crossbars), **extra)
     run.__doc__ = SUMMARIES[name]
     method("bitslice-packing", name, exact)(run)

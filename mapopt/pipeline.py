@@ -1,0 +1,127 @@
+"""Whole-network pipelines: problems composed layer by layer, each stage consuming the previous stage's result.
+
+A pipeline is a preset name or a comma-separated list of stages:
+
+- ``group``: filter ordering (its groups and compact ORC mapping);
+- ``pack``: bit-slice packing, with the groups of an earlier ``group`` stage if there is one;
+- ``pattern``: pattern pruning and block placement (replaces magnitude pruning);
+- ``reuse``: reuse clustering of the layer's row blocks.
+
+Magnitude pruning happens at import (``sparsity``). The last stage's mapping is the layer's
+mapping; the simulator validates it bit-exactly against the approximation the stage declares.
+Presets: ``orc`` = group; ``bitslice`` = group,pack; ``full`` = group,pack; ``pattern``; ``reuse``.
+Every layer is compared with the conventional mapping (dense) of the same layer and hardware.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from joblib import Parallel, delayed
+
+from .errors import MapoptError
+from .instance import Instance, instance_files, read_instance
+from .solve import solve
+
+STAGES = ("group", "pack", "pattern", "reuse")
+PRESETS = {"orc": ("group",), "bitslice": ("group", "pack"), "full": ("group", "pack"), "pattern": ("pattern",),
+           "reuse": ("reuse",)}
+#: default method per stage: fast heuristics, so a whole network maps in seconds (override per stage)
+DEFAULT_METHODS = {"group": "local-search", "pack": "heuristic", "pattern": "auto", "reuse": "fasterpam"}
+#: hardware preset each pipeline maps onto (its last stage decides)
+HARDWARE = {"group": "orc", "pack": "bitslice", "pattern": "pattern", "reuse": "reuse"}
+PROBLEM = {"group": "filter-ordering", "pack": "bitslice-packing", "pattern": "pattern-placement",
+           "reuse": "reuse-clustering"}
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Stages in order, the method each stage uses, and a time limit per stage and layer."""
+
+    stages: tuple[str, ...]
+    methods: dict
+    time_limit: float | None = None
+    seed: int = 0
+
+    @property
+    def hardware(self) -> str:
+        return HARDWARE[self.stages[-1]]
+
+
+def parse(spec: str, methods: dict | None = None, time_limit: float | None = None, seed: int = 0) -> Pipeline:
+    """A pipeline from a preset name or ``stage,stage,...``; unknown stages are a one-line error."""
+    stages = PRESETS.get(spec) or tuple(s.strip() for s in spec.split(",") if s.strip())
+    bad = [s for s in stages if s not in STAGES]
+    if bad or not stages:
+        raise MapoptError(f"unknown pipeline {spec!r}: use a preset ({', '.join(PRESETS)}) or stages from {STAGES}")
+    if "pattern" in stages and len(stages) > 1:
+        raise MapoptError("the pattern stage prunes and places on its own; use it alone")
+    chosen = {s: (methods or {}).get(s, DEFAULT_METHODS[s]) for s in stages}
+    return Pipeline(stages, chosen, time_limit, seed)
+
+
+def map_layer(inst: Instance, pipe: Pipeline) -> dict:
+    """Run the stages on one layer; the per-layer report (costs of the last stage, gains against dense)."""
+    start = time.perf_counter()
+    stages, params = [], {}
+    result = None
+    for stage in pipe.stages:
+        if stage == "pack" and "group" in pipe.stages:
+            params = {"grouping": result.solution["groups"]}
+        result = solve(inst, PROBLEM[stage], pipe.methods[stage], pipe.time_limit, pipe.seed, **params)
+        stages.append({"stage": stage, "problem": PROBLEM[stage], "method": result.method,
+                       "objective": result.objective, "bound": result.bound, "gap": result.gap,
+                       "status": result.status.value, "wall_time": round(result.wall_time, 4)})
+        params = {}
+    dense = solve(inst, "baseline", "dense")
+    rep, base = result.report, dense.report.cost
+    cost = rep.cost.to_dict() if rep.cost else {}
+    return {
+        "name": inst.name, "shape": list(inst.layer.shape), "valid": rep.valid, "exact": rep.exact,
+        "violations": [str(v) for v in rep.violations], "ou_activations": cost.get("ou_activations"),
+        "crossbars": cost.get("crossbars"), "cycles": cost.get("cycles"), "cells": cost.get("cells"),
+        "energy_pj": cost.get("energy_pj"), "area_um2": cost.get("area_um2"), "adc_bits": cost.get("adc_bits"),
+        "adc_bits_required": cost.get("adc_bits_required"), "error": rep.error,
+        "dense": {"ou_activations": base.ou_activations, "crossbars": base.crossbars,
+                  "energy_pj": base.energy_pj["total"], "area_um2": base.area_um2["total"]},
+        "gain": {"ou_activations": base.ou_activations / max(1, cost.get("ou_activations") or 1),
+                 "crossbars": base.crossbars / max(1, cost.get("crossbars") or 1),
+                 "energy": base.energy_pj["total"] / max(1e-12, (cost.get("energy_pj") or {}).get("total", 1e-12))},
+        "stages": stages, "wall_time": round(time.perf_counter() - start, 4),
+    }
+
+
+def _map_file(path: str, pipe: Pipeline) -> dict:
+    inst = read_instance(path)
+    from .hardware import preset
+
+    return map_layer(Instance(inst.layer, preset(pipe.hardware, weight_bits=inst.spec.weight_bits), inst.params,
+                              inst.provenance), pipe)
+
+
+def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs: int = 1, backend: str = "loky",
+                workdir: str | Path | None = None) -> dict:
+    """Map every layer of a model file (imported at `sparsity`) or an instance directory; network totals."""
+    source = Path(source)
+    if source.is_file() and source.suffix not in (".npz", ".json"):
+        from .importer import import_model
+
+        if workdir is None:
+            raise MapoptError("mapping a model file needs a working directory for its instances")
+        source = import_model(source, workdir, sparsity=sparsity, preset=pipe.hardware)
+    files = [str(f) for f in instance_files(source)]
+    start = time.perf_counter()
+    layers = Parallel(n_jobs=jobs, backend=backend)(delayed(_map_file)(f, pipe) for f in files)
+    totals = {k: sum(layer[k] or 0 for layer in layers) for k in ("ou_activations", "crossbars", "cycles", "cells")}
+    totals["energy_pj"] = sum((layer["energy_pj"] or {}).get("total", 0.0) for layer in layers)
+    totals["area_um2"] = sum((layer["area_um2"] or {}).get("total", 0.0) for layer in layers)
+    dense = {k: sum(layer["dense"][k] for layer in layers) for k in ("ou_activations", "crossbars", "energy_pj", "area_um2")}
+    gains = {"ou_activations": dense["ou_activations"] / max(1, totals["ou_activations"]),
+             "crossbars": dense["crossbars"] / max(1, totals["crossbars"]),
+             "energy": dense["energy_pj"] / max(1e-12, totals["energy_pj"])}
+    return {"pipeline": list(pipe.stages), "methods": pipe.methods, "hardware": pipe.hardware,
+            "layers": layers, "totals": totals, "dense": dense, "gain": gains,
+            "valid": all(layer["valid"] for layer in layers), "exact": all(layer["exact"] for layer in layers),
+            "wall_time": round(time.perf_counter() - start, 3)}
