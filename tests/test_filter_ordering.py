@@ -66,6 +66,8 @@ def random_hypergraph(seed: int, m: int = 8, g: int = 4, h: int = 3) -> Hypergra
 @pytest.mark.parametrize("name", sorted(methods(PROBLEM)))
 @pytest.mark.parametrize("spec_name", ["orc", "g4"])
 def test_every_method_is_valid_exact_and_costed_by_the_simulator(name, spec_name):
+    if name == "mtkahypar":
+        pytest.importorskip("mtkahypar", reason="optional extra: pip install 'mapopt[partition]'")
     spec = preset("orc") if spec_name == "orc" else g4_spec()
     inst = Instance(sparse_layer(40, 12, 0.75, seed=3), spec)
     r = solve(inst, PROBLEM, name, time_limit=1.0)
