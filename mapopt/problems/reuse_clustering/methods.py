@@ -46,7 +46,7 @@ def _solve_block(block: RowBlock, p: int, scales, how: str, time_limit, seed: in
         norms = np.abs(block.vectors[cand]).sum(axis=1)
         cl = assign(D, alpha, cand[np.argsort(-norms, kind="stable")[:p]])
         return cl, 0.0
-    res = pmedian.solve(D[:, cand].astype(np.float64), p, ENGINE_METHODS[how], time_limit, seed)
+    res = pmedian.solve(D[:, cand], p, ENGINE_METHODS[how], time_limit, seed)
     cl = assign(D, alpha, cand[np.asarray(res.centers, dtype=np.int64)])
     return cl, float(res.bound)
 
