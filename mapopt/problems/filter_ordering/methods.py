@@ -113,7 +113,10 @@ def multistart(hg, time_limit, seed, workers):
 @register("lns")
 def lns(hg, time_limit, seed, workers):
     """Large-neighbourhood search: re-solve three groups at a time exactly with CP-SAT."""
-    return windows(hg, best_heuristic(hg, seed, workers), seed, time_limit=time_limit), slot_bound(hg)
+    start = time.perf_counter()
+    block = best_heuristic(hg, seed, workers, time_limit)
+    left = None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - start))
+    return windows(hg, block, seed, time_limit=left), slot_bound(hg)
 
 
 @register("mtkahypar")
@@ -162,22 +165,26 @@ def auto(hg, time_limit, seed, workers):
 
 
 def _exact(hg: Hypergraph, solver, time_limit, seed: int, workers: int):
-    """Run an exact solver from the multi-start hint; the better grouping and the better bound."""
-    hint, lb = best_heuristic(hg, seed, workers), slot_bound(hg)
+    """Run an exact solver from the multi-start hint in the time left; the better grouping and bound."""
+    start, limit = time.perf_counter(), time_limit or DEFAULT_EXACT_SECONDS
+    hint, lb = best_heuristic(hg, seed, workers, time_limit), slot_bound(hg)
     if hg.cost(hint)[0] == lb:
         return hint, lb
-    res = solver(hg, time_limit or DEFAULT_EXACT_SECONDS, seed, workers, hint=hint, bound=lb)
+    res = solver(hg, max(0.1, limit - (time.perf_counter() - start)), seed, workers, hint=hint, bound=lb)
     block = hint if res.block is None or hg.cost(res.block) > hg.cost(hint) else res.block
     return block, max(lb, res.bound)
 
 
 def best_heuristic(hg: Hypergraph, seed: int = 0, workers: int = 1, time_limit: float | None = None) -> np.ndarray:
-    """Descent from greedy, sorted, natural, matching (g = 2^t) and random starts; the best."""
+    """Descent from greedy, sorted, natural, matching (g = 2^t) and random starts; the best. A time limit
+    covers the constructions too; each descent gets what is left when it starts."""
+    start = time.perf_counter()
     starts = [search.greedy(hg), search.sort_by_support(hg), search.natural(hg)]
     if not hg.g & (hg.g - 1) and hg.n_vertices <= 512:
         starts.append(search.recursive_matching(hg))
     starts += [search.random_blocks(hg, seed + i) for i in range(max(2, workers))]
-    return search.multistart(hg, starts, seed, workers, time_limit)
+    left = None if time_limit is None else max(0.05, time_limit - (time.perf_counter() - start))
+    return search.multistart(hg, starts, seed, workers, left)
 
 
 def windows(hg: Hypergraph, block: np.ndarray, seed: int, count: int | None = None, time_limit: float | None = None,
@@ -197,10 +204,12 @@ def windows(hg: Hypergraph, block: np.ndarray, seed: int, count: int | None = No
         verts = np.flatnonzero(np.isin(block, chosen))
         sub = _sub_hypergraph(hg, verts)
         local = np.searchsorted(chosen, block[verts])
-        res = cpsat_solve(sub, None, seed, 1, hint=local, work_limit=WINDOW_WORK)
+        left = None if math.isinf(deadline) else max(0.05, deadline - time.perf_counter())
+        res = cpsat_solve(sub, left, seed, 1, hint=local, work_limit=WINDOW_WORK)
         if res.block is not None and sub.cost(res.block) < sub.cost(local):
             block[verts] = chosen[res.block]
-    return search.local_search(hg, block, seed)
+    left = None if math.isinf(deadline) else max(0.05, deadline - time.perf_counter())
+    return search.local_search(hg, block, seed, left)
 
 
 def _sub_hypergraph(hg: Hypergraph, verts: np.ndarray) -> Hypergraph:
