@@ -473,14 +473,15 @@ def shelf_ffd(widths, heights, W: int, H: int, strip_first: bool = True) -> Pack
 # ----------------------------------------------------------------------------- heuristic + search
 
 def heuristic(widths, heights, W: int, H: int, seed: int = 0, time_limit: float | None = None,
-              iterations: int | None = None, search: bool = True) -> Packing2D:
+              effort: int | None = None, search: bool = True, exact: bool = True) -> Packing2D:
     """The best constructive packing over orders (area, height, width, perimeter, max side),
-    MaxRects rules and bin rules, skyline and shelves, on the instance and its transpose; then a
-    goal-driven large neighbourhood search (see :func:`improve`). Stops as soon as the lower bound
-    is reached.
+    MaxRects rules and bin rules, skyline and shelves, on the instance and its transpose; then
+    :func:`improve`, which tries to empty the weakest bin. Stops as soon as the lower bound is
+    reached.
 
-    `iterations` bounds the search's repacking attempts (default ``2000 + 20 n``) so the result
-    depends on `seed` only; `time_limit` (seconds, whole call) may cut it shorter.
+    `effort` bounds the search in item placements (default `EFFORT`), so the result depends on
+    `seed` only; `time_limit` (seconds, whole call) may cut it shorter. `exact` lets the search
+    repack small neighbourhoods with CP-SAT when MaxRects stalls.
     """
     start = time.perf_counter()
     w, h, W, H = check_items(widths, heights, W, H)
@@ -489,26 +490,28 @@ def heuristic(widths, heights, W: int, H: int, seed: int = 0, time_limit: float 
     for cand in _portfolio(w, h, W, H):
         if best is None or _quality(cand, w, h) < _quality(best, w, h):
             best = cand
-        if best.n_bins <= lb:
+        if best.n_bins <= lb or (time_limit is not None and time.perf_counter() - start > time_limit / 3):
             break
-    best = Packing2D(best.bins, best.x, best.y, lb, Status.OPTIMAL if best.n_bins <= lb else Status.FEASIBLE)
+    best = _result(w, h, W, H, best.bins, best.x, best.y, lb)
     if not search or best.n_bins <= lb:
         return best
     left = None if time_limit is None else time_limit - (time.perf_counter() - start)
-    return improve(w, h, W, H, best, seed=seed, time_limit=left, iterations=iterations)
+    return improve(w, h, W, H, best, seed=seed, time_limit=left, effort=effort, exact=exact)
 
 
 def _portfolio(w, h, W, H):
-    """Constructive packings, cheapest and most often best first."""
-    for transpose in (False, True):
+    """Constructive packings; fewer variants on large instances."""
+    large = len(w) > 400
+    for transpose in (False,) if large else (False, True):
         for key in ORDERS:
             for rule in RULES:
-                for bin_rule in BIN_RULES:
+                for bin_rule in BIN_RULES[:1] if large else BIN_RULES:
                     if transpose:
-                        p = maxrects(h, w, H, W, order(h, w, key, H, W), rule, bin_rule)
-                        yield Packing2D(p.bins, p.y, p.x, 0, Status.FEASIBLE)
+                        p = _maxrects_core(h, w, H, W, order(h, w, key, H, W), rule, bin_rule)
+                        yield Packing2D(p[0], p[2], p[1], 0, Status.FEASIBLE)
                     else:
-                        yield maxrects(w, h, W, H, order(w, h, key, W, H), rule, bin_rule)
+                        p = _maxrects_core(w, h, W, H, order(w, h, key, W, H), rule, bin_rule)
+                        yield Packing2D(*p, 0, Status.FEASIBLE)
     for rule in ("bl", "waste"):
         yield skyline(w, h, W, H, "height", rule)
     yield shelf_ffd(w, h, W, H, True)
@@ -517,58 +520,119 @@ def _portfolio(w, h, W, H):
 
 def _quality(p: Packing2D, w, h):
     """Fewer bins, then a smaller weakest bin (easier to empty)."""
-    area = np.bincount(p.bins, weights=w * h, minlength=p.n_bins)
-    return (p.n_bins, float(area.min()) if len(area) else 0.0)
+    bins = _relabel_in_order(p.bins)
+    area = np.bincount(bins, weights=w * h)
+    return (len(area), float(area.min()) if len(area) else 0.0)
+
+
+#: default search effort of :func:`improve`, in item placements (about 4 s for 100 items)
+EFFORT = 60_000
+#: a CP-SAT repack is charged this many placements per pool item
+EXACT_COST = 40
+#: MaxRects attempts without progress before CP-SAT repacks join in
+STALL = 500
+#: the largest pool CP-SAT repacks
+EXACT_POOL = 40
 
 
 def improve(widths, heights, W: int, H: int, packing: Packing2D, seed: int = 0, time_limit: float | None = None,
-            iterations: int | None = None) -> Packing2D:
-    """Goal-driven large neighbourhood search: to reach ``m - 1`` bins, delete the weakest bin and
-    call its items unpacked; repeatedly pick a few bins, repack their items together with the
-    unpacked ones (MaxRects, random order and rule) into those bins, and accept when the unpacked
-    area does not grow. When nothing is left unpacked, record the packing and aim one bin lower.
+            effort: int | None = None, exact: bool = True) -> Packing2D:
+    """Goal-driven large neighbourhood search that empties the weakest bin.
+
+    To reach ``m - 1`` bins, the least-filled bin is deleted and its items are *unpacked*. Each
+    step picks a few bins (favouring those with free room), repacks their items together with
+    the unpacked ones into those bins, and accepts when the unpacked area does not grow (ties
+    half the time, to drift on plateaus). The repacking is MaxRects with a random order and rule;
+    after `STALL` steps without progress, half the steps instead solve the repacking exactly with
+    CP-SAT (maximum packed area over two or three bins, deterministic time limit). When nothing is
+    left unpacked the packing is recorded and the next bin goes.
+
+    Reference: Wei, Oon, Zhu, Lim, EJOR 224(1) 2013 (goal-driven search for 2BP).
     """
     w, h, W, H = check_items(widths, heights, W, H)
     rng = np.random.default_rng(seed)
-    lb = max(int(packing.bound), 0) or lower_bound(w, h, W, H)
-    n = len(w)
-    budget = iterations if iterations is not None else 2000 + 20 * n
+    lb = max(int(packing.bound), lower_bound(w, h, W, H))
+    budget = EFFORT if effort is None else int(effort)
     deadline = None if time_limit is None else time.perf_counter() + time_limit
-    best = packing
-    bins, x, y = packing.bins.copy(), packing.x.copy(), packing.y.copy()
+    best = _result(w, h, W, H, packing.bins, packing.x, packing.y, lb)
     area = w * h
     spent = 0
     while best.n_bins > lb and spent < budget:
         m = best.n_bins - 1
+        bins, x, y = best.bins.copy(), best.x.copy(), best.y.copy()
         load = np.bincount(bins, weights=area, minlength=m + 1)
         gone = int(np.argmin(load))
         bins = np.where(bins == gone, -1, np.where(bins > gone, bins - 1, bins))
         lost = float(area[bins < 0].sum())
+        stall = 0
         while lost > 0 and spent < budget:
             if deadline is not None and time.perf_counter() > deadline:
                 spent = budget
                 break
-            spent += 1
-            k = int(min(m, rng.choice([1, 2, 2, 3, 3, 4])))
+            stall += 1
+            use_exact = exact and stall > STALL and rng.random() < 0.5
+            k = int(min(m, rng.choice([2, 3] if use_exact else [1, 2, 2, 3, 3, 4])))
             load = np.bincount(bins[bins >= 0], weights=area[bins >= 0], minlength=m)
-            # favour bins with free room, but give every bin a chance
             p = (W * H - load) + 0.25 * W * H
             chosen = rng.choice(m, size=k, replace=False, p=p / p.sum())
             pool = np.flatnonzero((bins < 0) | np.isin(bins, chosen))
-            seq = _random_order(w[pool], h[pool], W, H, rng, bins[pool] < 0)
-            rule = RULES[rng.integers(len(RULES))]
-            pb, px, py = _maxrects_core(w[pool], h[pool], W, H, seq, rule, "first", k)
+            if use_exact and len(pool) <= EXACT_POOL:
+                spent += EXACT_COST * len(pool)
+                now = np.flatnonzero(bins[pool] >= 0)
+                hb = np.full(len(pool), -1, dtype=np.int64)
+                hb[now] = np.searchsorted(np.sort(chosen), bins[pool][now])
+                chosen = np.sort(chosen)
+                pb, px, py = _repack_exact(w[pool], h[pool], W, H, k, hb, x[pool], y[pool], int(rng.integers(1 << 30)))
+            else:
+                spent += len(pool)
+                seq = _random_order(w[pool], h[pool], W, H, rng, bins[pool] < 0)
+                rule = RULES[rng.integers(len(RULES))]
+                pb, px, py = _maxrects_core(w[pool], h[pool], W, H, seq, rule, "first", k)
             out = float(area[pool][pb < 0].sum())
             if out < lost or (out == lost and rng.random() < 0.5):
-                placed = pb >= 0
-                bins[pool] = np.where(placed, chosen[np.maximum(pb, 0)], -1)
+                stall = 0 if out < lost else stall
+                bins[pool] = np.where(pb >= 0, chosen[np.maximum(pb, 0)], -1)
                 x[pool], y[pool] = px, py
                 lost = out
-        if lost == 0:
-            best = _result(w, h, W, H, bins.copy(), x.copy(), y.copy(), lb)
-        else:
+        if lost > 0:
             break
+        best = _result(w, h, W, H, bins, x, y, lb)
     return best
+
+
+def _repack_exact(w, h, W, H, k, hint_bins, hint_x, hint_y, seed, dtime: float = 0.5):
+    """Most area of the items packed into `k` bins (CP-SAT, deterministic time `dtime`); items left
+    out get bin ``-1``. The hint (the current arrangement) keeps the answer at least as good."""
+    from ortools.sat.python import cp_model
+
+    n = len(w)
+    model = cp_model.CpModel()
+    xs = [model.new_int_var(0, W - int(w[i]), "") for i in range(n)]
+    ys = [model.new_int_var(0, H - int(h[i]), "") for i in range(n)]
+    lit = [[model.new_bool_var("") for _ in range(k)] for _ in range(n)]
+    for b in range(k):
+        ix = [model.new_optional_fixed_size_interval_var(xs[i], int(w[i]), lit[i][b], "") for i in range(n)]
+        iy = [model.new_optional_fixed_size_interval_var(ys[i], int(h[i]), lit[i][b], "") for i in range(n)]
+        model.add_no_overlap_2d(ix, iy)
+        model.add(sum(int(w[i] * h[i]) * lit[i][b] for i in range(n)) <= W * H)
+    for i in range(n):
+        model.add_at_most_one(lit[i])
+        for b in range(k):
+            model.add_hint(lit[i][b], bool(hint_bins[i] == b))
+        if hint_bins[i] >= 0:
+            model.add_hint(xs[i], int(hint_x[i]))
+            model.add_hint(ys[i], int(hint_y[i]))
+    model.maximize(sum(int(w[i] * h[i]) * lit[i][b] for i in range(n) for b in range(k)))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_deterministic_time = dtime
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = seed
+    code = solver.solve(model)
+    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return np.asarray(hint_bins), np.asarray(hint_x), np.asarray(hint_y)
+    bins = np.array([next((b for b in range(k) if solver.boolean_value(lit[i][b])), -1) for i in range(n)],
+                    dtype=np.int64)
+    return bins, np.array([solver.value(v) for v in xs]), np.array([solver.value(v) for v in ys])
 
 
 def _random_order(w, h, W, H, rng, first):
@@ -583,7 +647,7 @@ def _random_order(w, h, W, H, rng, first):
 
 
 def parallel_restarts(widths, heights, W: int, H: int, restarts: int = 8, workers: int = 1, seed: int = 0,
-                      time_limit: float | None = None, iterations: int | None = None,
+                      time_limit: float | None = None, effort: int | None = None,
                       backend: str = "loky") -> Packing2D:
     """:func:`heuristic` from seeds ``seed .. seed + restarts - 1`` (different random orders in
     the search), with joblib; the packing with fewest bins, earliest seed on ties."""
@@ -591,7 +655,7 @@ def parallel_restarts(widths, heights, W: int, H: int, restarts: int = 8, worker
 
     w, h, W, H = check_items(widths, heights, W, H)
     runs = Parallel(n_jobs=workers, backend=backend)(
-        delayed(heuristic)(w, h, W, H, seed + r, time_limit, iterations) for r in range(restarts))
+        delayed(heuristic)(w, h, W, H, seed + r, time_limit, effort) for r in range(restarts))
     return min(runs, key=lambda p: p.n_bins)
 
 
