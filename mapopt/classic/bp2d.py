@@ -39,11 +39,11 @@ def parse(text: str, name: str, best_known: int | None = None) -> Bp2dInstance:
     try:
         tokens = [int(t) for t in text.split()]
         n, W, H = tokens[0], tokens[1], tokens[2]
-        body = np.array(tokens[3:3 + 3 * n], dtype=np.int64).reshape(n, 3)
     except (ValueError, IndexError) as exc:
         raise InstanceError(f"{name}: not a 2BP file ({exc})") from None
-    if len(tokens) != 3 + 3 * n:
+    if n < 0 or len(tokens) != 3 + 3 * n:
         raise InstanceError(f"{name}: expected {n} item lines of 'id w h', found {(len(tokens) - 3) / 3:g}")
+    body = np.array(tokens[3:], dtype=np.int64).reshape(n, 3)
     w, h = body[:, 1], body[:, 2]
     if W <= 0 or H <= 0 or np.any(w <= 0) or np.any(h <= 0):
         raise InstanceError(f"{name}: bin and item sizes must be positive")
