@@ -156,16 +156,39 @@ def find(rows, net, theta, method, scales="one", allocation="block", prune=0.0):
     return None
 
 
-def run_tasks(tasks, jobs, sink):
-    recs, refs = [], {}
-    gen = Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(run_one)(*t) for t in tasks)
-    for rec, ref in gen:
-        recs.append(rec)
-        sink.write(json.dumps(rec) + "\n")
-        sink.flush()
-        if ref is not None:
-            refs[(rec["theta"], rec["method"], rec["scales"], rec["allocation"], rec["prune"], rec["layer"])] = ref
-    return recs, refs
+def record_key(part, net, layer, theta, cfg) -> tuple:
+    return (part, net, layer, float(theta), *cfg[:3], float(cfg[3]))
+
+
+def run_tasks(tasks, jobs, path: Path):
+    """Run the solves not yet in the JSON Lines file `path` (appending each as it finishes, so an
+    interrupted run resumes); tasks that must return a reference for the accuracy part always run."""
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done[record_key(r["part"], r["net"], r["layer"], r["theta"],
+                                (r["method"], r["scales"], r["allocation"], r["prune"]))] = r
+    todo = [t for t in tasks if t[6] or record_key(t[0], t[1], t[3].layer.name, t[4], t[5]) not in done]
+    recs, refs = {}, {}
+    keys = {record_key(t[0], t[1], t[3].layer.name, t[4], t[5]) for t in tasks}
+    recs.update({k: r for k, r in done.items() if k in keys})
+    print(f"{len(tasks) - len(todo)} of {len(tasks)} solves already in {path.name}", flush=True)
+    gen = Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(run_one)(*t) for t in todo)
+    with open(path, "a") as sink:
+        for i, (rec, ref) in enumerate(gen, 1):
+            key = record_key(rec["part"], rec["net"], rec["layer"], rec["theta"],
+                             (rec["method"], rec["scales"], rec["allocation"], rec["prune"]))
+            if key not in done:
+                sink.write(json.dumps(rec) + "\n")
+                sink.flush()
+            recs[key] = rec
+            if ref is not None:
+                refs[(rec["theta"], rec["method"], rec["scales"], rec["allocation"], rec["prune"], rec["layer"])] = ref
+            if i % 20 == 0 or i == len(todo):
+                print(f"[{i}/{len(todo)}] {rec['net']} {rec['layer']} {rec['method']} {rec['wall']:.1f}s", flush=True)
+    return list(recs.values()), refs
 
 
 def main():
@@ -203,8 +226,7 @@ def main():
                 for li, inst in enumerate(nets[net]):
                     tasks.append(("layers", net, li, inst, 0.25, cfg, False))
         t0 = time.time()
-        with open(OUT_JSON / "layers.jsonl", "w") as sink:
-            recs, refs = run_tasks(order(tasks), args.jobs, sink)
+        recs, refs = run_tasks(order(tasks), args.jobs, OUT_JSON / "layers.jsonl")
         print(f"part 1: {len(recs)} solves in {time.time() - t0:.0f} s", flush=True)
         rows = aggregate(recs)
         rows.sort(key=lambda r: (r["net"], r["theta"], [c[:4] for c in CONFIGS].index(
@@ -243,8 +265,7 @@ def main():
         tasks = [("curve", "resnet20", li, inst, th, cfg, False)
                  for th in CURVE_THETAS for cfg in CURVE_CONFIGS for li, inst in enumerate(r20)]
         t0 = time.time()
-        with open(OUT_JSON / "curve.jsonl", "w") as sink:
-            recs, _ = run_tasks(order(tasks), args.jobs, sink)
+        recs, _ = run_tasks(order(tasks), args.jobs, OUT_JSON / "curve.jsonl")
         print(f"part 2: {len(recs)} solves in {time.time() - t0:.0f} s", flush=True)
         rows = aggregate(recs)
         rows.sort(key=lambda r: (r["method"], r["scales"], r["theta"]))
