@@ -38,6 +38,15 @@ def test_every_method_computes_its_approximation_exactly(name, scales):
         assert r.objective == 0
 
 
+def test_row_blocks_wider_than_a_crossbar_are_split_across_crossbars():
+    # 40 distinct sub-vectors x 7 adjacent slices = 280 columns of leaders: more than the 128-column crossbar
+    rng = np.random.default_rng(1)
+    inst = Instance(Layer.from_matrix(rng.integers(-100, 101, size=(8, 40))), preset("reuse"))
+    r = solve(inst, PROBLEM, "identical")
+    assert r.report.valid and r.report.exact and r.objective == 0
+    assert sum(p.n_cols for p in r.mapping.placements) > inst.spec.xbar_cols
+
+
 def brute_force(block, p, scales) -> int:
     D, alpha = distances(block.vectors, scales)
     cand = np.flatnonzero(block.vectors.any(axis=1))

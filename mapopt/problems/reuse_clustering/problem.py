@@ -88,22 +88,23 @@ def reuse_error(block: RowBlock, cl: Clustering) -> int:
 
 
 def block_cells(inst: Instance, block: RowBlock, cl: Clustering, matrix: np.ndarray) -> list[Block]:
-    """The cells of a block's leaders, one cell block per crossbar set, columns feeding every follower."""
+    """The cells of a block's leaders, one cell block per crossbar set (cut at the crossbar's width),
+    columns feeding every follower."""
     spec, out = inst.spec, []
+    width = (spec.xbar_cols // spec.ou_cols) * spec.ou_cols
     leaders = np.unique(cl.leader[cl.leader >= 0])
     for cset in crossbar_sets(matrix[block.rows][:, leaders] if len(leaders) else matrix[block.rows][:, :0], spec):
         values = cset.values.reshape(len(block.rows), -1)
         cols = cset.columns.reshape(-1, 4)
         keep = np.flatnonzero(values.any(axis=0))
-        if not len(keep):
-            continue
-        targets = []
-        for j, col in enumerate(keep):
-            lead = leaders[cols[col, 0]]
-            for o in np.flatnonzero(cl.leader == lead):
-                shift = int(cols[col, 1]) + int(math.log2(abs(cl.scale[o])))
-                targets.append((j, o, shift, int(cols[col, 2]) * int(np.sign(cl.scale[o]))))
-        out.append(Block(block.rows, values[:, keep], cols[keep], np.array(targets, dtype=np.int64)))
+        for part in np.split(keep, np.arange(width, len(keep), width)) if len(keep) else []:
+            targets = []
+            for j, col in enumerate(part):
+                lead = leaders[cols[col, 0]]
+                for o in np.flatnonzero(cl.leader == lead):
+                    shift = int(cols[col, 1]) + int(math.log2(abs(cl.scale[o])))
+                    targets.append((j, o, shift, int(cols[col, 2]) * int(np.sign(cl.scale[o]))))
+            out.append(Block(block.rows, values[:, part], cols[part], np.array(targets, dtype=np.int64)))
     return out
 
 
