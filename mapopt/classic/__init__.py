@@ -9,10 +9,18 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from ..errors import SolverError
+from ..errors import InstanceError, SolverError
 
 #: kind -> module with ``METHODS``, ``read(path)`` and ``solve(instance, method, time_limit, seed) -> dict``
 KINDS = {"vbp": "mapopt.classic.vbp", "2bp": "mapopt.classic.bp2d", "pmed": "mapopt.classic.pmed"}
+
+
+def read_text(path: Path) -> str:
+    """A benchmark file's text; an unreadable file is one `InstanceError` line naming it."""
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InstanceError(f"{path}: cannot read ({exc})") from None
 
 
 def solve_classic(kind: str, path: str | Path, method: str = "auto", time_limit: float | None = None,

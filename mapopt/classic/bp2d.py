@@ -17,6 +17,7 @@ import numpy as np
 
 from ..engines import packing2d
 from ..errors import InstanceError
+from . import read_text
 
 METHODS = ("maxrects", "skyline", "shelf", "heuristic", "cpsat", "auto")
 #: CP-SAT's default time limit, seconds
@@ -63,10 +64,7 @@ def best_known(folder: Path) -> dict[str, int]:
 
 def read(path: str | Path) -> Bp2dInstance:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InstanceError(f"{path}: cannot read ({exc})") from None
+    text = read_text(path)
     return parse(text, path.name, best_known(path.parent).get(path.name))
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..engines import pmedian
 from ..errors import InstanceError
+from . import read_text
 
 METHODS = pmedian.METHODS
 #: seconds for the exact methods and ``auto`` when no time limit is given
@@ -102,10 +103,7 @@ def known_optima(folder: str | Path) -> dict[str, float]:
 
 def read(path: str | Path) -> PmedInstance:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InstanceError(f"{path}: cannot read ({exc})") from None
+    text = read_text(path)
     return parse(text, path.stem, known_optima(path.parent).get(path.stem))
 
 

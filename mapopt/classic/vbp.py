@@ -14,6 +14,7 @@ import numpy as np
 
 from ..engines import vector_packing as vp
 from ..errors import InstanceError
+from . import read_text
 
 METHODS = ("ffd", "bfd", "bin-centric", "heuristic", "cpsat", "auto")
 
@@ -45,10 +46,7 @@ def parse(text: str, name: str) -> VbpInstance:
 
 def read(path: str | Path) -> VbpInstance:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InstanceError(f"{path}: cannot read ({exc})") from None
+    text = read_text(path)
     return parse(text, path.stem)
 
 

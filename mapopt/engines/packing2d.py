@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..result import Status
+from .bins import relabel_in_order
 
 ORDERS = ("area", "height", "width", "perimeter", "maxside")
 RULES = ("bssf", "baf", "bl")
@@ -520,7 +521,7 @@ def _portfolio(w, h, W, H):
 
 def _quality(p: Packing2D, w, h):
     """Fewer bins, then a smaller weakest bin (easier to empty)."""
-    bins = _relabel_in_order(p.bins)
+    bins = relabel_in_order(p.bins)
     area = np.bincount(bins, weights=w * h)
     return (len(area), float(area.min()) if len(area) else 0.0)
 
@@ -696,7 +697,7 @@ def cpsat(widths, heights, W: int, H: int, time_limit: float | None = 10.0, seed
     nk = len(clique)
     sw, sh = w[perm], h[perm]
     # hint bins relabelled so the first-appearance order of the permuted items holds
-    hb = _relabel_in_order(hint.bins[perm])
+    hb = relabel_in_order(hint.bins[perm])
     model = cp_model.CpModel()
     xs = [model.new_int_var(0, W - int(sw[i]), f"x{i}") for i in range(n)]
     ys = [model.new_int_var(0, H - int(sh[i]), f"y{i}") for i in range(n)]
@@ -782,19 +783,9 @@ def cpsat(widths, heights, W: int, H: int, time_limit: float | None = 10.0, seed
 
 # ----------------------------------------------------------------------------- helpers
 
-def _relabel_in_order(bins: np.ndarray) -> np.ndarray:
-    """Bins numbered 0.. in order of first appearance."""
-    if not len(bins):
-        return bins.astype(np.int64)
-    _, first, inverse = np.unique(bins, return_index=True, return_inverse=True)
-    rank = np.empty(len(first), dtype=np.int64)
-    rank[np.argsort(first)] = np.arange(len(first))
-    return rank[inverse.ravel()]
-
-
 def _result(w, h, W, H, bins, x, y, bound: int = 0) -> Packing2D:
     """A checked packing with bins numbered 0.. by first item index."""
-    bins = _relabel_in_order(bins)
+    bins = relabel_in_order(bins)
     check_packing(w, h, W, H, bins, x, y)
     n_bins = int(bins.max()) + 1 if len(bins) else 0
     return Packing2D(bins, x, y, int(bound), Status.OPTIMAL if n_bins <= bound else Status.FEASIBLE)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..result import Status
+from .bins import relabel_in_order
 
 ORDERS = ("sum", "max", "lex")
 
@@ -169,7 +170,7 @@ def exclusive(sizes: np.ndarray, capacity: np.ndarray) -> bool:
 def empty_weakest(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None, bins: np.ndarray) -> np.ndarray:
     """Try to empty bins, least loaded first, by moving their items (largest first) into other bins."""
     sizes, capacity, k = check_items(sizes, capacity, cardinality)
-    bins = _relabel(bins.copy())
+    bins = relabel_in_order(bins.copy())
     improved = True
     while improved:
         improved = False
@@ -194,7 +195,7 @@ def empty_weakest(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | No
                 tload[c] += sizes[i]
                 tcount[c] += 1
             if ok:
-                bins = _relabel(trial)
+                bins = relabel_in_order(trial)
                 improved = True
                 break
     return bins
@@ -219,8 +220,8 @@ def heuristic(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None =
         if best is None or bins.max() < best.max():
             best = bins
         if best.max() + 1 <= lb:
-            return _relabel(best)
-    return empty_weakest(sizes, capacity, k, best) if improve else _relabel(best)
+            return relabel_in_order(best)
+    return empty_weakest(sizes, capacity, k, best) if improve else relabel_in_order(best)
 
 
 def cpsat(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None = None, time_limit: float | None = 10.0,
@@ -233,7 +234,7 @@ def cpsat(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None = Non
     start = hint if hint is not None else heuristic(sizes, capacity, k)
     ub = int(start.max()) + 1 if len(start) else 0
     if ub <= lb:
-        return Packing(_relabel(start), lb, Status.OPTIMAL)
+        return Packing(relabel_in_order(start), lb, Status.OPTIMAL)
     types, of_type, demand = np.unique(sizes, axis=0, return_inverse=True, return_counts=True)
     of_type = of_type.ravel()
     model = cp_model.CpModel()
@@ -253,7 +254,7 @@ def cpsat(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None = Non
         model.add(used[b] == 1)
     model.minimize(sum(used))
     hint_counts = np.zeros((len(types), ub), dtype=np.int64)
-    np.add.at(hint_counts, (of_type, _relabel(start)), 1)
+    np.add.at(hint_counts, (of_type, relabel_in_order(start)), 1)
     for t in range(len(types)):
         for b in range(ub):
             model.add_hint(y[t][b], int(hint_counts[t, b]))
@@ -267,15 +268,15 @@ def cpsat(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None = Non
     code = solver.solve(model)
     bound = max(lb, int(math.ceil(solver.best_objective_bound - 1e-6)))
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return Packing(_relabel(start), bound, Status.FEASIBLE)
+        return Packing(relabel_in_order(start), bound, Status.FEASIBLE)
     bins = np.empty(len(sizes), dtype=np.int64)
     for t in range(len(types)):
         members = np.flatnonzero(of_type == t)
         slots = np.repeat(np.arange(ub), [solver.value(y[t][b]) for b in range(ub)])
         bins[members] = slots
-    bins = _relabel(bins)
+    bins = relabel_in_order(bins)
     if bins.max() > start.max():
-        bins = _relabel(start)
+        bins = relabel_in_order(start)
     status = Status.OPTIMAL if bins.max() + 1 <= bound or code == cp_model.OPTIMAL else Status.FEASIBLE
     return Packing(bins, max(bound, bins.max() + 1) if status == Status.OPTIMAL else bound, status)
 
@@ -287,11 +288,3 @@ def _fits(sizes: np.ndarray, capacity: np.ndarray, bins: np.ndarray) -> bool:
     return bool(np.all(load <= capacity[None, :]))
 
 
-def _relabel(bins: np.ndarray) -> np.ndarray:
-    """Bins numbered 0.. in order of first use."""
-    if not len(bins):
-        return bins.astype(np.int64)
-    _, first, inverse = np.unique(bins, return_index=True, return_inverse=True)
-    rank = np.empty(len(first), dtype=np.int64)
-    rank[np.argsort(first)] = np.arange(len(first))
-    return rank[inverse.ravel()]
