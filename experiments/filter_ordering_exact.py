@@ -35,10 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from mapopt.bench import run_bench
-from mapopt.hardware import preset
 from mapopt.instance import Instance, read_instance
 from mapopt.layer import Layer
 from mapopt.solve import solve
+
+from filter_ordering_layers import spec_for  # the same hardware per g as the layers study
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "filter_ordering"
@@ -52,17 +53,6 @@ EXACT = ["cpsat", "milp"]
 LAYERS = ["instances/resnet20/layer3.0.conv2.npz", "instances/resnet8/model.conv2d_7.Conv2D.npz"]
 SIZES = [16, 24, 32, 48, 64]
 QUICK = {"time_limit": 10.0, "sizes": [16, 24, 32], "layers": LAYERS}
-
-
-def spec_for(g: int):
-    """The hardware giving `g` filters per OU column group at h = 9 (see the module docstring)."""
-    if g == 2:
-        return preset("orc")
-    if g == 4:
-        return preset("orc").replace(cell_bits=4, adc_bits=8)
-    if g == 8:
-        return preset("orc").replace(slice_layout="per_crossbar")
-    raise ValueError(f"no hardware for g = {g}; choose 2, 4 or 8")
 
 
 def sub_layer(layer: Layer, k: int) -> Layer:

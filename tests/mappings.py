@@ -16,6 +16,14 @@ TINY = HardwareSpec(xbar_rows=16, xbar_cols=8, ou_rows=4, ou_cols=4, cell_bits=2
                     dac_bits=1, input_bits=4, adc_bits=4)
 
 
+def sparse_layer(n: int, m: int, sparsity: float, seed: int) -> Layer:
+    """A random 8-bit layer with about `sparsity` of its entries zero."""
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-127, 128, size=(n, m))
+    w[rng.random((n, m)) < sparsity] = 0
+    return Layer.from_matrix(w)
+
+
 def tiny_matrix() -> np.ndarray:
     """20 x 2: output 0 is +3 on inputs 0..9 (slices 0|3), output 1 is -5 on even inputs (slices 1|1)."""
     w = np.zeros((20, 2), dtype=np.int64)

@@ -12,21 +12,14 @@ from hypothesis import strategies as st
 
 from mapopt.engines.partition import Hypergraph, lower_bound, matching_bound
 from mapopt.engines.partition_exact import cpsat, milp
-from mapopt.engines.partition_search import SwapSearch, anneal, greedy, local_search, random_blocks
+from mapopt.engines.partition_search import SwapSearch, greedy, local_search, random_blocks
 from mapopt.hardware import HardwareSpec, preset
 from mapopt.instance import Instance
-from mapopt.layer import Layer
 from mapopt.problems import methods
 from mapopt.solve import solve
+from mappings import sparse_layer
 
 PROBLEM = "filter-ordering"
-
-
-def sparse_layer(n: int, m: int, sparsity: float, seed: int) -> Layer:
-    rng = np.random.default_rng(seed)
-    w = rng.integers(-127, 128, size=(n, m))
-    w[rng.random((n, m)) < sparsity] = 0
-    return Layer.from_matrix(w)
 
 
 def g4_spec() -> HardwareSpec:

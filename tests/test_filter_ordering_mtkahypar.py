@@ -8,22 +8,15 @@ import pytest
 from mapopt.engines.partition import Hypergraph, check_blocks
 from mapopt.hardware import HardwareSpec, preset
 from mapopt.instance import Instance, read_instance
-from mapopt.layer import Layer
 from mapopt.problems.filter_ordering.problem import hypergraph, scale
 from mapopt.solve import solve
 
 mtkahypar = pytest.importorskip("mtkahypar")
 
 from mapopt.engines.partition_mtkahypar import mtkahypar_blocks, repair  # noqa: E402
+from mappings import sparse_layer  # noqa: E402
 
 PROBLEM = "filter-ordering"
-
-
-def sparse_layer(n: int, m: int, sparsity: float, seed: int) -> Layer:
-    rng = np.random.default_rng(seed)
-    w = rng.integers(-127, 128, size=(n, m))
-    w[rng.random((n, m)) < sparsity] = 0
-    return Layer.from_matrix(w)
 
 
 SPECS = {

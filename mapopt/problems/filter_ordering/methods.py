@@ -20,7 +20,7 @@ from ...engines.partition_exact import cpsat as cpsat_solve
 from ...engines.partition_exact import milp as milp_solve
 from ...errors import SolverError
 from ...instance import Instance
-from ...result import SolveResult, Status
+from ...result import SolveResult
 from .. import method
 from .problem import hypergraph, make_result, scale, slot_bound
 from .recovery import budget_prune, free_recovery

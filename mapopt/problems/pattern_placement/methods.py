@@ -17,7 +17,6 @@ from ...engines import packing2d
 from ...engines.partition_exact import cpsat as cpsat_groups
 from ...errors import SolverError
 from ...instance import Instance
-from ...layout import outputs_per_group
 from ...result import SolveResult
 from .. import method
 from ..filter_ordering.methods import best_heuristic
