@@ -119,12 +119,14 @@ def unroll(weight: np.ndarray) -> np.ndarray:
 def quantize(weight: np.ndarray, weight_bits: int, per_channel: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric round-to-nearest quantization to ``[-(2^(B-1)-1), 2^(B-1)-1]``.
 
-    Returns the integers (same shape) and the scales, ``(1,)`` or one per output channel.
+    Returns the integers (same shape) and the scales, ``(1,)`` or one per output channel. A peak
+    so small that its scale would underflow (below ``qmax`` times the smallest normal float)
+    counts as zero: its channel quantizes to zeros with scale 1.
     """
     qmax = 2 ** (weight_bits - 1) - 1
     flat = np.abs(weight.reshape(weight.shape[0], -1))
     peak = flat.max(axis=1) if per_channel else np.array([flat.max(initial=0.0)])
-    scale = np.where(peak > 0, peak / qmax, 1.0)
+    scale = np.where(peak >= qmax * np.finfo(np.float64).tiny, peak / qmax, 1.0)
     bshape = (-1,) + (1,) * (weight.ndim - 1)
     q = np.clip(np.rint(weight / scale.reshape(bshape)), -qmax, qmax).astype(np.int64)
     return q, scale
