@@ -232,6 +232,7 @@ def _validate(args) -> int:
 
 def _bench(args) -> int:
     from .bench import run_bench
+    from .bench.runner import cluster
     from .bench.tasks import solve_task, solve_tasks
     from .problems import get_method
 
@@ -239,7 +240,8 @@ def _bench(args) -> int:
     for name in names:
         get_method(args.problem, name)
     tasks = solve_tasks(args.dir, args.problem, names, args.time_limit, args.seed, _params(args.param))
-    records = run_bench(tasks, solve_task, args.out, jobs=args.jobs, backend=args.backend)
+    with cluster(args.backend):
+        records = run_bench(tasks, solve_task, args.out, jobs=args.jobs, backend=args.backend)
     failed = sum(r.get("status") == "error" for r in records)
     print(f"{len(records)} results in {args.out}" + (f", {failed} errors (rerun to retry)" if failed else ""))
     return EXIT_ERROR if failed else 0
@@ -248,6 +250,7 @@ def _bench(args) -> int:
 def _map(args) -> int:
     import tempfile
 
+    from .bench.runner import cluster
     from .pipeline import map_network, parse
 
     methods = {}
@@ -257,7 +260,7 @@ def _map(args) -> int:
             raise MapoptError(f"--method expects STAGE=METHOD, got {item!r}")
         methods[stage] = name
     pipe = parse(args.pipeline, methods, args.time_limit, args.seed)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, cluster(args.backend):
         report = map_network(args.source, pipe, args.sparsity, args.jobs, args.backend, tmp)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

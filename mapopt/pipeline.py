@@ -19,8 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 
+from .bench.runner import check_backend
 from .errors import MapoptError
 from .instance import Instance, instance_files, read_instance
 from .solve import solve
@@ -112,8 +113,10 @@ def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs:
             raise MapoptError("mapping a model file needs a working directory for its instances")
         source = import_model(source, workdir, sparsity=sparsity, preset=pipe.hardware)
     files = [str(f) for f in instance_files(source)]
+    check_backend(backend)
     start = time.perf_counter()
-    layers = Parallel(n_jobs=jobs, backend=backend)(delayed(_map_file)(f, pipe) for f in files)
+    with parallel_config(backend=backend):  # the way joblib's dask and ray backends are reached
+        layers = Parallel(n_jobs=jobs)(delayed(_map_file)(f, pipe) for f in files)
     totals = {k: sum(layer[k] or 0 for layer in layers) for k in ("ou_activations", "crossbars", "cycles", "cells")}
     totals["energy_pj"] = sum((layer["energy_pj"] or {}).get("total", 0.0) for layer in layers)
     totals["area_um2"] = sum((layer["area_um2"] or {}).get("total", 0.0) for layer in layers)

@@ -18,6 +18,7 @@ records are retried on the next run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TextIO
 
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from joblib.parallel import BACKENDS
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def run_bench(
     same file at once do not corrupt it, but may compute a task twice.
     """
     _check_jobs(jobs)
-    _check_backend(backend)
+    check_backend(backend)
     keys = [task_key(task) for task in tasks]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +164,7 @@ def _check_jobs(jobs: int) -> None:
         raise BenchError(f"jobs must be an integer >= 1, or -1 for all cores; got {jobs!r}")
 
 
-def _check_backend(backend: str) -> None:
+def check_backend(backend: str) -> None:
     """Make ``backend`` known to joblib, or say what is missing."""
     if backend in _EXTERNAL_BACKENDS:
         module, hint = _EXTERNAL_BACKENDS[backend]
@@ -178,6 +179,26 @@ def _check_backend(backend: str) -> None:
     elif backend not in BACKENDS:
         known = sorted({*BACKENDS, *_EXTERNAL_BACKENDS})
         raise BenchError(f"unknown backend {backend!r}; expected one of {known}")
+
+
+@contextlib.contextmanager
+def cluster(backend: str) -> Iterator[None]:
+    """What a cluster backend needs around a run: for ``dask`` a client of the scheduler at
+    ``$DASK_SCHEDULER_ADDRESS`` (a local cluster when unset) unless one is already active; ``ray``
+    starts or joins its cluster itself (``ray.init`` honours ``$RAY_ADDRESS``)."""
+    check_backend(backend)
+    if backend != "dask":
+        yield
+        return
+    import distributed
+
+    try:
+        distributed.get_client()
+        client = contextlib.nullcontext()
+    except ValueError:  # no client yet
+        client = distributed.Client(os.environ.get("DASK_SCHEDULER_ADDRESS"))
+    with client:
+        yield
 
 
 def _latest_by_key(records: list[dict]) -> dict[str, dict]:
@@ -204,16 +225,18 @@ def _stream_lines(
     ``jobs`` tasks, so results still reach the file while the run goes on.
     """
     calls = [delayed(_run_one)(fn, key, task) for key, task in pending]
-    try:
-        parallel = Parallel(n_jobs=jobs, backend=backend, return_as="generator_unordered")
-    except ValueError:
-        batch = jobs if jobs > 0 else os.cpu_count() or 1
-        log.info("backend %r cannot stream results; writing per batch of %d", backend, batch)
-        parallel = Parallel(n_jobs=jobs, backend=backend)
-        for start in range(0, len(calls), batch):
-            yield from parallel(calls[start : start + batch])
-        return
-    yield from parallel(calls)
+    # through parallel_config, which also sets up joblib's dask backend (Parallel(backend="dask") does not)
+    with parallel_config(backend=backend):
+        try:
+            parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
+        except ValueError:
+            batch = jobs if jobs > 0 else os.cpu_count() or 1
+            log.info("backend %r cannot stream results; writing per batch of %d", backend, batch)
+            parallel = Parallel(n_jobs=jobs)
+            for start in range(0, len(calls), batch):
+                yield from parallel(calls[start : start + batch])
+            return
+        yield from parallel(calls)
 
 
 def _run_one(fn: Callable[[dict], dict], key: str, task: dict) -> str:
