@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--backend", default="loky", help="joblib backend: loky, dask, ray")
     p.add_argument("--out", help="write the report JSON here")
+    p.add_argument("--save", help="write every layer's mapping (.npz) into this directory")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_map)
 
@@ -261,7 +262,7 @@ def _map(args) -> int:
         methods[stage] = name
     pipe = parse(args.pipeline, methods, args.time_limit, args.seed)
     with tempfile.TemporaryDirectory() as tmp, cluster(args.backend):
-        report = map_network(args.source, pipe, args.sparsity, args.jobs, args.backend, tmp)
+        report = map_network(args.source, pipe, args.sparsity, args.jobs, args.backend, tmp, args.save)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, default=_jsonable, indent=1))

@@ -4,7 +4,8 @@ A pipeline is a preset name or a comma-separated list of stages:
 
 - ``group``: filter ordering (its groups and compact ORC mapping);
 - ``pack``: bit-slice packing, with the groups of an earlier ``group`` stage if there is one;
-- ``pattern``: pattern pruning and block placement (replaces magnitude pruning);
+- ``pattern``: pattern pruning and block placement (replaces magnitude pruning); layers without
+  R x S kernels (linear, 1x1 conv) keep the conventional mapping;
 - ``reuse``: reuse clustering of the layer's row blocks.
 
 Magnitude pruning happens at import (``sparsity``). The last stage's mapping is the layer's
@@ -24,6 +25,8 @@ from joblib import Parallel, delayed, parallel_config
 from .bench.runner import check_backend
 from .errors import MapoptError
 from .instance import Instance, instance_files, read_instance
+from .mapping import save_mapping
+from .problems.pattern_placement.problem import applies_to as pattern_applies_to
 from .solve import solve
 
 STAGES = ("group", "pack", "pattern", "reuse")
@@ -63,16 +66,20 @@ def parse(spec: str, methods: dict | None = None, time_limit: float | None = Non
     return Pipeline(stages, chosen, time_limit, seed)
 
 
-def map_layer(inst: Instance, pipe: Pipeline) -> dict:
-    """Run the stages on one layer; the per-layer report (costs of the last stage, gains against dense)."""
+def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
+    """Run the stages on one layer; the per-layer report (costs of the last stage, gains against dense).
+    With `save` (a directory) the layer's mapping is written there as ``<layer>.npz`` for re-validation."""
     start = time.perf_counter()
     stages, params = [], {}
     result = None
     for stage in pipe.stages:
         if stage == "pack" and "group" in pipe.stages:
             params = {"grouping": result.solution["groups"]}
-        result = solve(inst, PROBLEM[stage], pipe.methods[stage], pipe.time_limit, pipe.seed, **params)
-        stages.append({"stage": stage, "problem": PROBLEM[stage], "method": result.method,
+        problem, method = PROBLEM[stage], pipe.methods[stage]
+        if stage == "pattern" and not pattern_applies_to(inst.layer):
+            problem, method = "baseline", "dense"  # linear and 1x1 layers keep the conventional mapping
+        result = solve(inst, problem, method, pipe.time_limit, pipe.seed, **params)
+        stages.append({"stage": stage, "problem": problem, "method": result.method,
                        "objective": result.objective, "bound": result.bound, "gap": result.gap,
                        "status": result.status.value, "wall_time": round(result.wall_time, 4)})
         params = {}
@@ -91,20 +98,22 @@ def map_layer(inst: Instance, pipe: Pipeline) -> dict:
                  "crossbars": base.crossbars / max(1, cost.get("crossbars") or 1),
                  "energy": base.energy_pj["total"] / max(1e-12, (cost.get("energy_pj") or {}).get("total", 1e-12))},
         "stages": stages, "wall_time": round(time.perf_counter() - start, 4),
+        "mapping": str(save_mapping(save / f"{inst.name}.npz", result.mapping)) if save is not None else None,
     }
 
 
-def _map_file(path: str, pipe: Pipeline) -> dict:
+def _map_file(path: str, pipe: Pipeline, save: Path | None) -> dict:
     inst = read_instance(path)
     from .hardware import preset
 
     return map_layer(Instance(inst.layer, preset(pipe.hardware, weight_bits=inst.spec.weight_bits), inst.params,
-                              inst.provenance), pipe)
+                              inst.provenance), pipe, save)
 
 
 def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs: int = 1, backend: str = "loky",
-                workdir: str | Path | None = None) -> dict:
-    """Map every layer of a model file (imported at `sparsity`) or an instance directory; network totals."""
+                workdir: str | Path | None = None, save: str | Path | None = None) -> dict:
+    """Map every layer of a model file (imported at `sparsity`) or an instance directory; network totals.
+    With `save`, every layer's mapping is written to that directory (see :func:`map_layer`)."""
     source = Path(source)
     if source.is_file() and source.suffix not in (".npz", ".json"):
         from .importer import import_model
@@ -114,9 +123,12 @@ def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs:
         source = import_model(source, workdir, sparsity=sparsity, preset=pipe.hardware)
     files = [str(f) for f in instance_files(source)]
     check_backend(backend)
+    if save is not None:
+        save = Path(save)
+        save.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with parallel_config(backend=backend):  # the way joblib's dask and ray backends are reached
-        layers = Parallel(n_jobs=jobs)(delayed(_map_file)(f, pipe) for f in files)
+        layers = Parallel(n_jobs=jobs)(delayed(_map_file)(f, pipe, save) for f in files)
     totals = {k: sum(layer[k] or 0 for layer in layers) for k in ("ou_activations", "crossbars", "cycles", "cells")}
     totals["energy_pj"] = sum((layer["energy_pj"] or {}).get("total", 0.0) for layer in layers)
     totals["area_um2"] = sum((layer["area_um2"] or {}).get("total", 0.0) for layer in layers)

@@ -32,11 +32,16 @@ class Pruned:
     kernel_rows: int
 
 
+def applies_to(layer) -> bool:
+    """Whether pattern pruning can act on `layer`: a conv layer whose kernels have more than one entry."""
+    return layer.kind == "conv" and layer.shape[2] * layer.shape[3] >= 2
+
+
 def prune(inst: Instance, n_patterns: int, entries: int, removed: float, selection: str, seed: int,
           time_limit: float | None) -> Pruned:
     """Pattern-prune the layer's float weights (from before any earlier pruning) at the layer's quantization."""
     layer = inst.layer
-    if layer.kind != "conv" or layer.shape[2] * layer.shape[3] < 2:
+    if not applies_to(layer):
         raise SolverError(f"layer {layer.name}: pattern placement needs a conv layer with R x S kernels, "
                           f"got shape {layer.shape}")
     weight = layer.weight if layer.weight is not None else layer.quantized * layer.scale.reshape(-1, 1, 1, 1)

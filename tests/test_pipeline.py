@@ -1,0 +1,70 @@
+"""Whole-network pipelines: stages compose, every layer's mapping re-validates from its saved file with the
+reported costs, totals add up, and bad pipeline specs are one-line errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mapopt.errors import MapoptError
+from mapopt.instance import read_instance
+from mapopt.mapping import load_mapping
+from mapopt.pipeline import map_network, parse
+from mapopt.sim import simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTANCES = ROOT / "instances" / "synthetic"
+
+
+@pytest.mark.parametrize("spec, match", [("group,warp", "unknown pipeline"), ("", "unknown pipeline"),
+                                         ("pattern,pack", "use it alone")])
+def test_bad_pipelines_are_one_line_errors(spec, match):
+    with pytest.raises(MapoptError, match=match):
+        parse(spec)
+
+
+def test_a_stage_method_can_be_overridden_and_others_keep_their_defaults():
+    pipe = parse("full", {"group": "matching"})
+    assert pipe.stages == ("group", "pack") and pipe.methods == {"group": "matching", "pack": "heuristic"}
+
+
+@pytest.mark.parametrize("spec", ["full", "reuse", "pattern"])
+def test_saved_mappings_revalidate_with_the_reported_costs(tmp_path, spec):
+    report = map_network(INSTANCES, parse(spec), save=tmp_path)
+    assert report["valid"] and report["exact"] and len(report["layers"]) == 6
+    for layer in report["layers"]:
+        assert [s["stage"] for s in layer["stages"]] == list(parse(spec).stages)
+        mapping = load_mapping(layer["mapping"])
+        inst = read_instance(INSTANCES / f"{layer['name']}.npz")
+        rep = simulate(mapping, inst.layer)
+        assert rep.valid and rep.exact
+        assert rep.cost.ou_activations == layer["ou_activations"] and rep.cost.crossbars == layer["crossbars"]
+    for key in ("ou_activations", "crossbars", "cells"):
+        assert report["totals"][key] == sum(layer[key] for layer in report["layers"])
+    assert report["gain"]["ou_activations"] == pytest.approx(
+        report["dense"]["ou_activations"] / report["totals"]["ou_activations"])
+
+
+def test_pack_after_group_is_no_worse_than_group_alone_on_the_same_hardware():
+    # `pack` packs the rows of `group`'s column groups under the ADC limit: never more activations
+    # than compacting those groups in natural row order, which `pack` with grouping=natural bounds
+    full = map_network(INSTANCES, parse("full"))
+    natural = map_network(INSTANCES, parse("pack"))
+    assert full["valid"] and natural["valid"]
+    assert all(s["gap"] is not None for layer in full["layers"] for s in layer["stages"])
+    assert full["totals"]["ou_activations"] <= natural["totals"]["ou_activations"]
+
+
+def test_cli_map_prints_layers_and_totals(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "mapopt.cli", "map", str(INSTANCES), "--pipeline", "orc",
+                          "--method", "group=matching", "--json", "--save", str(tmp_path / "maps")],
+                         capture_output=True, text=True, check=True)
+    report = json.loads(out.stdout)
+    assert report["methods"] == {"group": "matching"} and report["valid"] and report["exact"]
+    assert {"name", "valid", "exact", "ou_activations", "crossbars"} <= set(report["layers"][0])
+    assert len(list((tmp_path / "maps").glob("*.npz"))) == 6
+    bad = subprocess.run([sys.executable, "-m", "mapopt.cli", "map", str(INSTANCES), "--pipeline", "warp"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
