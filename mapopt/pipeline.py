@@ -6,7 +6,9 @@ A pipeline is a preset name or a comma-separated list of stages:
 - ``pack``: bit-slice packing, with the groups of an earlier ``group`` stage if there is one;
 - ``pattern``: pattern pruning and block placement (replaces magnitude pruning); layers without
   R x S kernels (linear, 1x1 conv) keep the conventional mapping;
-- ``reuse``: reuse clustering of the layer's row blocks.
+- ``reuse``: reuse clustering of the layer's row blocks, on the magnitude-pruned layer (sparsity and
+  weight-pattern repetition together, as PRAP-PIM); it does not follow ``group`` or ``pack``, whose
+  column groups and packed rows would split the row blocks whose columns it shares.
 
 Magnitude pruning happens at import (``sparsity``). The last stage's mapping is the layer's
 mapping; the simulator validates it bit-exactly against the approximation the stage declares.
@@ -62,6 +64,9 @@ def parse(spec: str, methods: dict | None = None, time_limit: float | None = Non
         raise MapoptError(f"unknown pipeline {spec!r}: use a preset ({', '.join(PRESETS)}) or stages from {STAGES}")
     if "pattern" in stages and len(stages) > 1:
         raise MapoptError("the pattern stage prunes and places on its own; use it alone")
+    if "reuse" in stages and len(stages) > 1:
+        raise MapoptError("the reuse stage shares columns within its own row blocks, which grouping and packing "
+                          "would cut apart; use it alone (it composes with magnitude pruning at import)")
     chosen = {s: (methods or {}).get(s, DEFAULT_METHODS[s]) for s in stages}
     return Pipeline(stages, chosen, time_limit, seed)
 

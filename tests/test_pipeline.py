@@ -19,7 +19,8 @@ INSTANCES = ROOT / "instances" / "synthetic"
 
 
 @pytest.mark.parametrize("spec, match", [("group,warp", "unknown pipeline"), ("", "unknown pipeline"),
-                                         ("pattern,pack", "use it alone")])
+                                         ("pattern,pack", "use it alone"),
+                                         ("group,reuse", "use it alone")])
 def test_bad_pipelines_are_one_line_errors(spec, match):
     with pytest.raises(MapoptError, match=match):
         parse(spec)
