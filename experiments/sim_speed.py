@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=256, help="input vectors per call")
     parser.add_argument("--repeats", type=int, default=15, help="rounds of calls; the fastest call counts")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
-    parser.add_argument("--out", type=Path, default=Path("results/sim_speed.json"), help="JSON to write")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "sim_speed.json", help="JSON to write")
     args = parser.parse_args(argv)
     files = [f for name, k in NETWORKS for f in largest_convs(ROOT / "instances" / name, k)]
     load = os.getloadavg()  # other work on the machine skews every ratio; recorded to judge a run
@@ -143,13 +143,17 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(measure(f, schedule, args.batch, args.repeats, args.seed))
             print(f"{f.parent.name}/{f.stem} {schedule}: done", file=sys.stderr)
     env = environment()
-    text = (f"Batch {args.batch}, best of {args.repeats} rounds; {env['cpu_count']} CPUs, {env['blas']} "
-            f"(default threads), numpy {env['numpy']}, scipy {env['scipy']}.\n\n" + table(rows))
+    text = (f"# Simulator speed against a float64 BLAS product\n\nCommand: `python experiments/sim_speed.py "
+            f"{' '.join(sys.argv[1:])}`".rstrip() + f"\n\nBatch {args.batch}, best of {args.repeats} rounds; "
+            f"{env['cpu_count']} CPUs, {env['blas']} (default threads), numpy {env['numpy']}, scipy {env['scipy']}; "
+            f"load average {load[0]:.2f} at the start.\n\n" + table(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result = {"batch": args.batch, "repeats": args.repeats, "seed": args.seed, "targets": TARGETS,
               "environment": env, "load_avg": {"start": load, "end": os.getloadavg()}, "rows": rows}
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     args.out.with_suffix(".md").write_text(text)
+    if args.out.resolve() == (ROOT / "results" / "sim_speed.json").resolve():  # the committed copy
+        (ROOT / "experiments" / "results" / "sim_speed.md").write_text(text)
     print(text, end="")
     return 0 if all(v for r in rows for k, v in r.items() if k.endswith("_exact")) else 1
 
