@@ -663,16 +663,18 @@ def parallel_restarts(widths, heights, W: int, H: int, restarts: int = 8, worker
 # ----------------------------------------------------------------------------- CP-SAT
 
 def cpsat(widths, heights, W: int, H: int, time_limit: float | None = 10.0, seed: int = 0, workers: int = 1,
-          hint: Packing2D | None = None, formulation: str = "stacked") -> Packing2D:
+          hint: Packing2D | None = None, formulation: str = "optional") -> Packing2D:
     """Exact model with ``add_no_overlap_2d``; the proven bound is read back from CP-SAT.
 
     Formulations
     ------------
-    ``stacked`` (default): bin index ``b_i`` and ``x_i``, ``y_i``; the bins lie side by side,
+    ``stacked``: bin index ``b_i`` and ``x_i``, ``y_i``; the bins lie side by side,
     item ``i`` spans ``[W b_i + x_i, W b_i + x_i + w_i)`` with ``x_i <= W - w_i``, one
     no-overlap-2D over all items.
-    ``optional``: an optional interval pair per (item, bin) and one no-overlap-2D per bin, with
-    an area constraint per bin.
+    ``optional`` (default): an optional interval pair per (item, bin) and one no-overlap-2D per
+    bin, with an area constraint per bin. On the 23 classical instances of 20-40 items that the
+    heuristic leaves open it proves 18 optimal in 2.7 s mean, against 14 in 4.6 s for ``stacked``
+    (10 s each; `experiments/bp2d_formulations.py`).
     Both: items sorted by decreasing area with a clique of pairwise incompatible items first in
     bins ``0, 1, ..``; item ``i`` in a bin ``<= i`` and bins opened in item order; at most the
     heuristic's number of bins, at least the lower bound; the heuristic packing as a hint.
