@@ -77,11 +77,15 @@ _register("grouped", "Filters grouped once by the filter-ordering engine; each g
 @method("pattern-placement", "cpsat", exact=True)
 def cpsat(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, n_patterns: int = 8, entries: int = 4,
           removed: float = 0.3, selection: str = "frequency", placement: str = "cpsat") -> SolveResult:
-    """Grouped formation with CP-SAT grouping, and CP-SAT placement (add_no_overlap_2d) with its bound."""
+    """Grouped formation with CP-SAT grouping, and CP-SAT placement (add_no_overlap_2d) with its bound.
+    The grouping gets two thirds of the time limit, the placement what is left."""
+    limit = time_limit or DEFAULT_EXACT_SECONDS
+    deadline = time.perf_counter() + limit
     pruned = prune(inst, n_patterns, entries, removed, selection, seed, time_limit)
-    blocks = form_blocks(inst, pruned, "grouped", seed, exact_groups=True, time_limit=time_limit)
-    return make_result(inst, pruned, blocks, place(inst, blocks, placement, time_limit, seed, workers), "cpsat",
-                       "grouped")
+    blocks = form_blocks(inst, pruned, "grouped", seed, exact_groups=True,
+                         time_limit=max(0.1, 2 / 3 * (deadline - time.perf_counter())))
+    packed = place(inst, blocks, placement, max(0.1, deadline - time.perf_counter()), seed, workers)
+    return make_result(inst, pruned, blocks, packed, "cpsat", "grouped")
 
 
 @method("pattern-placement", "auto")
