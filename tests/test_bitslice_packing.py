@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mapopt.engines import vector_packing as vp
+from mapopt.engines.vector_packing_lp import column_generation
 from mapopt.errors import InstanceError, SolverError
 from mapopt.hardware import preset
 from mapopt.instance import Instance
@@ -104,6 +105,31 @@ def test_engine_bounds_heuristics_and_cpsat_against_enumeration(seed, k, cap):
         assert np.all(load <= cap) and np.bincount(bins).max() <= k and bins.max() + 1 >= opt
     exact = vp.cpsat(sizes, cap, k, time_limit=10)
     assert exact.status.value == "optimal" and exact.n_bins == opt and exact.bound == opt
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 4), st.sampled_from([3, 7]))
+def test_column_generation_brackets_the_optimum(seed, k, cap):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(0, cap + 1, size=(int(rng.integers(1, 7)), 2))
+    opt = brute_force_bins(sizes, cap, k)
+    res = column_generation(sizes, cap, k, time_limit=10)
+    load = np.zeros((res.bins.max() + 1, 2), dtype=np.int64)
+    np.add.at(load, res.bins, sizes)
+    assert np.all(load <= cap) and np.bincount(res.bins).max() <= k
+    assert res.bound <= opt <= res.bins.max() + 1
+
+
+def test_column_generation_proves_and_packs_exact_triplets():
+    # 15 bins each cut into three items that fill it exactly in both dimensions: the optimum is 15
+    rng = np.random.default_rng(0)
+    a = rng.integers(1, 40, size=(15, 2, 2))
+    sizes = np.concatenate([a[:, 0], a[:, 1], 100 - a[:, 0] - a[:, 1]])
+    res = column_generation(sizes, 100, None, time_limit=20)
+    assert res.bound == 15
+    assert res.bins.max() + 1 <= vp.heuristic(sizes, 100).max() + 1
+    again = column_generation(sizes, 100, None, time_limit=20)
+    assert np.array_equal(again.bins, res.bins)
 
 
 def test_projection_keeps_at_most_k_nonzero_slices_and_is_nearest():

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from ..engines import vector_packing as vp
+from ..engines.vector_packing_lp import column_generation
 from ..errors import InstanceError
 from . import read_text
 
-METHODS = ("ffd", "bfd", "bin-centric", "heuristic", "cpsat", "auto")
+METHODS = ("ffd", "bfd", "bin-centric", "heuristic", "lp", "cpsat", "auto")
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ def read(path: str | Path) -> VbpInstance:
 
 
 def solve(inst: VbpInstance, method: str, time_limit: float | None = None, seed: int = 0) -> dict:
-    """Pack with `method`; returns bins, lower bound, status and time."""
+    """Pack with `method`; returns bins, lower bound, status and time. ``lp`` is column generation
+    (LP bound and rounding); ``auto`` runs it for half the time limit, then CP-SAT for the rest."""
     start = time.perf_counter()
     s, c = inst.sizes, inst.capacity
     lb = vp.lower_bound(s, c)
@@ -62,9 +64,15 @@ def solve(inst: VbpInstance, method: str, time_limit: float | None = None, seed:
         bins = vp.bin_centric(s, c, None)
     else:
         bins = vp.heuristic(s, c)
+        limit = time_limit if time_limit is not None else 10.0
+        if method in ("lp", "auto") and bins.max() + 1 > lb:
+            res = column_generation(s, c, None, limit / 2 if method == "auto" else limit, bins)
+            bins, lb = res.bins, max(lb, res.bound)
         if method in ("cpsat", "auto") and bins.max() + 1 > lb:
-            res = vp.cpsat(s, c, None, time_limit if time_limit is not None else 10.0, seed, 1, bins)
-            bins, lb, status = res.bins, res.bound, res.status.value
+            left = limit - (time.perf_counter() - start)
+            if left > 0.1:
+                res = vp.cpsat(s, c, None, left, seed, 1, bins)
+                bins, lb, status = res.bins, max(lb, res.bound), res.status.value
     n_bins = int(bins.max()) + 1 if len(bins) else 0
     if n_bins <= lb:
         status = "optimal"
