@@ -29,60 +29,70 @@ from .problem import (Subproblem, check_capacity, check_spec, make_result, natur
 
 GROUPINGS = ("natural", "ordered")
 ADC_CHOICES = ("fixed", "energy")
-SUBPROBLEM_WORK = 0.2  # CP-SAT deterministic time per subproblem when no time limit is given
+SUBPROBLEM_WORK = 0.2  # CP-SAT seconds per open subproblem when no time limit is given
+MIN_EXACT_SECONDS = 0.05  # a subproblem's share of the time limit below this skips CP-SAT
 
 
-def _ffd(sub, h, seed, limit):
+def _ffd(sub, h, seed):
     return vp.first_fit(sub.sizes, sub.capacity, h, vp.order(sub.sizes, np.array([sub.capacity]), "sum"))
 
 
-def _bfd(sub, h, seed, limit):
+def _bfd(sub, h, seed):
     return vp.first_fit(sub.sizes, sub.capacity, h, vp.order(sub.sizes, np.array([sub.capacity]), "sum"), best=True)
 
 
-def _dsatur(sub, h, seed, limit):
+def _dsatur(sub, h, seed):
     cap = np.full(sub.sizes.shape[1], sub.capacity)
-    return vp.dsatur(sub.sizes, cap, h) if vp.exclusive(sub.sizes, cap) else _ffd(sub, h, seed, limit)
+    return vp.dsatur(sub.sizes, cap, h) if vp.exclusive(sub.sizes, cap) else _ffd(sub, h, seed)
 
 
-def _bin_centric(sub, h, seed, limit):
+def _bin_centric(sub, h, seed):
     return vp.bin_centric(sub.sizes, sub.capacity, h)
 
 
-def _heuristic(sub, h, seed, limit):
+def _heuristic(sub, h, seed):
     return vp.heuristic(sub.sizes, sub.capacity, h)
 
 
-def _cpsat(sub, h, seed, limit):
-    hint = vp.heuristic(sub.sizes, sub.capacity, h)
-    if len(hint) == 0 or hint.max() + 1 <= pack_bound(sub, h):
-        return hint
-    return vp.cpsat(sub.sizes, sub.capacity, h, limit, seed, 1, hint).bins
-
-
-PACKERS = {"ffd": _ffd, "bfd": _bfd, "dsatur": _dsatur, "bin-centric": _bin_centric, "heuristic": _heuristic,
-           "cpsat": _cpsat}
+PACKERS = {"ffd": _ffd, "bfd": _bfd, "dsatur": _dsatur, "bin-centric": _bin_centric, "heuristic": _heuristic}
 SUMMARIES = {
     "ffd": "First-fit decreasing (items by relative size sum).",
     "bfd": "Best-fit decreasing (fullest bin that fits).",
     "dsatur": "DSatur colouring with the OU-height limit on exclusive planes (1-bit ADC), first-fit elsewhere.",
     "bin-centric": "Bin-centric filling by weighted dot product with the residual capacity.",
     "heuristic": "Best of first/best-fit over three orders, bin-centric and DSatur, then emptying weak activations.",
-    "cpsat": "CP-SAT per subproblem over item types from the heuristic's hint, with L2 and clique bounds.",
+    "cpsat": "The heuristic, then CP-SAT over item types on the subproblems it leaves above their bound, "
+             "smallest first, sharing the time limit.",
 }
 
 
-def _pack_all(subs: list[Subproblem], packer, h: int, seed: int, workers: int, limit) -> list[np.ndarray]:
+def _pack_all(subs: list[Subproblem], packer, h: int, seed: int, workers: int) -> list[np.ndarray]:
     """Pack every subproblem (joblib over batches when ``workers > 1``)."""
     if workers <= 1 or len(subs) < 2 * workers:
-        return [packer(s, h, seed, limit) for s in subs]
+        return [packer(s, h, seed) for s in subs]
     batches = np.array_split(np.arange(len(subs)), workers * 4)
-    done = Parallel(n_jobs=workers)(delayed(_pack_batch)([subs[i] for i in b], packer, h, seed, limit) for b in batches)
+    done = Parallel(n_jobs=workers)(delayed(_pack_batch)([subs[i] for i in b], packer, h, seed) for b in batches)
     return [bins for batch in done for bins in batch]
 
 
-def _pack_batch(subs, packer, h, seed, limit):
-    return [packer(s, h, seed, limit) for s in subs]
+def _exact_pass(subs: list[Subproblem], bins: list[np.ndarray], h: int, seed: int, deadline: float | None):
+    """CP-SAT on the subproblems the heuristic left above their bound, smallest first, each with an
+    equal share of the time left before `deadline` (`SUBPROBLEM_WORK` seconds each without one)."""
+    open_ = sorted((i for i, (s, b) in enumerate(zip(subs, bins)) if len(b) and b.max() + 1 > pack_bound(s, h)),
+                   key=lambda i: len(subs[i].sizes))
+    bins = list(bins)
+    for done, i in enumerate(open_):
+        share = SUBPROBLEM_WORK
+        if deadline is not None:
+            share = (deadline - time.perf_counter()) / (len(open_) - done)
+            if share < MIN_EXACT_SECONDS:
+                continue
+        bins[i] = vp.cpsat(subs[i].sizes, subs[i].capacity, h, share, seed, 1, bins[i]).bins
+    return bins
+
+
+def _pack_batch(subs, packer, h, seed):
+    return [packer(s, h, seed) for s in subs]
 
 
 def _groups(inst: Instance, matrix: np.ndarray, grouping, seed: int) -> list[np.ndarray]:
@@ -99,7 +109,7 @@ def _groups(inst: Instance, matrix: np.ndarray, grouping, seed: int) -> list[np.
     return [np.flatnonzero(block == j) for j in range(hg.n_blocks) if np.any(block == j)]
 
 
-def _choose_adc(inst: Instance, matrix: np.ndarray, groups, packer, seed: int, workers: int, limit) -> tuple:
+def _choose_adc(inst: Instance, matrix: np.ndarray, groups, packer, seed: int, workers: int) -> tuple:
     """Per slice, the ADC resolution (1..10 bits, all cells readable) minimizing estimated energy per input."""
     spec, laws = inst.spec, inst.spec.costs
     chosen = []
@@ -110,7 +120,7 @@ def _choose_adc(inst: Instance, matrix: np.ndarray, groups, packer, seed: int, w
             subs = [sub for sub in subproblems(matrix, trial, groups) if sub.slice_index == s]
             if any(len(sub.sizes) and sub.sizes.max() > sub.capacity for sub in subs):
                 continue
-            bins = _pack_all(subs, packer, spec.ou_rows, seed, workers, limit)
+            bins = _pack_all(subs, packer, spec.ou_rows, seed, workers)
             acts = sum(int(b.max()) + 1 for b in bins if len(b))
             rows = sum(len(b) for b in bins)
             energy = acts * (spec.ou_cols * laws.adc_pj(bits) + laws.array_pj(spec.ou_rows * spec.ou_cols)) \
@@ -136,13 +146,12 @@ def _register(name: str, exact: bool = False):
         groups = _groups(inst, matrix, grouping, seed)
         spec = inst.spec
         if adc == "energy":
-            spec = spec.replace(adc_bits=_choose_adc(inst, matrix, groups, PACKERS["heuristic"], seed, workers, None))
+            spec = spec.replace(adc_bits=_choose_adc(inst, matrix, groups, PACKERS["heuristic"], seed, workers))
         subs = subproblems(matrix, spec, groups)
         check_capacity(subs, spec)
-        limit = SUBPROBLEM_WORK
-        if name == "cpsat" and time_limit is not None:
-            limit = max(0.05, (time_limit - (time.perf_counter() - start)) / max(1, len(subs)))
-        bins = _pack_all(subs, PACKERS[name], spec.ou_rows, seed, workers, limit)
+        bins = _pack_all(subs, PACKERS.get(name, _heuristic), spec.ou_rows, seed, workers)
+        if name == "cpsat":
+            bins = _exact_pass(subs, bins, spec.ou_rows, seed, None if time_limit is None else start + time_limit)
         bounds = [pack_bound(s, spec.ou_rows) for s in subs]
         return make_result(inst, spec, matrix, groups, subs, bins, bounds, name, grouping != "ordered",
                            bool(share_crossbars), **extra)
@@ -151,7 +160,8 @@ def _register(name: str, exact: bool = False):
 
 
 for _name in PACKERS:
-    _register(_name, exact=_name == "cpsat")
+    _register(_name)
+_register("cpsat", exact=True)
 
 
 @method("bitslice-packing", "auto")
