@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..result import Status
+from .deadline import call_with_deadline
 from .partition import Hypergraph
 
 
@@ -94,8 +95,9 @@ def cpsat(hg: Hypergraph, time_limit: float | None = None, seed: int = 0, worker
 
 
 def milp(hg: Hypergraph, time_limit: float | None = None, bound: int = 0) -> ExactResult:
-    """Solve the same model with scipy's HiGHS MILP (``scipy.optimize.milp``)."""
-    from scipy.optimize import Bounds, LinearConstraint, milp as highs
+    """Solve the same model with scipy's HiGHS MILP (``scipy.optimize.milp``), stopped for good
+    shortly after `time_limit` if HiGHS does not stop by itself."""
+    from scipy.optimize import Bounds, LinearConstraint
 
     m, G, B = hg.n_vertices, hg.n_blocks, hg.n_buckets
     pins = hg.pins.tocoo()
@@ -134,8 +136,10 @@ def milp(hg: Hypergraph, time_limit: float | None = None, bound: int = 0) -> Exa
     integrality = np.ones(nx + ny + nn)
     upper = np.concatenate([np.ones(nx + ny), np.full(nn, np.inf)])
     options = {"disp": False} | ({"time_limit": float(time_limit)} if time_limit is not None else {})
-    res = highs(c, constraints=LinearConstraint(A, lo, hi), integrality=integrality,
-                bounds=Bounds(np.zeros(nx + ny + nn), upper), options=options)
+    done, res = call_with_deadline(_highs, time_limit, c, LinearConstraint(A, lo, hi), integrality,
+                                   Bounds(np.zeros(nx + ny + nn), upper), options)
+    if not done:  # HiGHS ran far past its limit and was stopped
+        return ExactResult(None, None, bound, Status.UNKNOWN)
     dual = getattr(res, "mip_dual_bound", None)
     lb = max(bound, int(np.ceil(dual - 1e-6))) if dual is not None and np.isfinite(dual) else bound
     if res.x is None:
@@ -145,6 +149,13 @@ def milp(hg: Hypergraph, time_limit: float | None = None, bound: int = 0) -> Exa
     optimal = res.status == 0
     return ExactResult(block, objective, objective if optimal else min(lb, objective),
                        Status.OPTIMAL if optimal else Status.FEASIBLE)
+
+
+def _highs(c, constraints, integrality, bounds, options):
+    """`scipy.optimize.milp` with positional arguments (for `call_with_deadline`)."""
+    from scipy.optimize import milp
+
+    return milp(c, constraints=constraints, integrality=integrality, bounds=bounds, options=options)
 
 
 def min_cost_matching(cost: np.ndarray, exact: bool = True) -> list[tuple[int, int]]:

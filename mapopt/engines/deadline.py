@@ -1,0 +1,44 @@
+"""A hard deadline for solvers that overrun their own time limit (HiGHS can: ERGO-Code/HiGHS#885)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Callable
+from typing import Any
+
+#: seconds a solver may run past its own limit before it is killed
+GRACE = 2.0
+
+
+def call_with_deadline(fn: Callable[..., Any], timeout: float | None, *args: Any) -> tuple[bool, Any]:
+    """``(True, fn(*args))``, or ``(False, None)`` when it has not returned after `timeout` + `GRACE`
+    seconds: it then runs in a child process that is killed. Without a timeout it runs here."""
+    if timeout is None:
+        return True, fn(*args)
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_run, args=(send, fn, args), daemon=True)
+    child.start()
+    send.close()
+    try:
+        if receive.poll(timeout + GRACE):
+            ok, value = receive.recv()
+            if not ok:
+                raise value
+            return True, value
+        return False, None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receive.close()
+
+
+def _run(send, fn, args) -> None:
+    """Child process: send back ``(True, result)`` or ``(False, exception)``."""
+    try:
+        send.send((True, fn(*args)))
+    except BaseException as exc:  # noqa: BLE001 - re-raised in the parent
+        send.send((False, exc))
+    finally:
+        send.close()
