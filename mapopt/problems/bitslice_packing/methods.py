@@ -75,20 +75,23 @@ def _pack_all(subs: list[Subproblem], packer, h: int, seed: int, workers: int) -
     return [bins for batch in done for bins in batch]
 
 
-def _exact_pass(subs: list[Subproblem], bins: list[np.ndarray], h: int, seed: int, deadline: float | None):
+def _exact_pass(subs: list[Subproblem], bins: list[np.ndarray], bounds: list[int], h: int, seed: int,
+                deadline: float | None) -> tuple[list[np.ndarray], list[int]]:
     """CP-SAT on the subproblems the heuristic left above their bound, smallest first, each with an
-    equal share of the time left before `deadline` (`SUBPROBLEM_WORK` seconds each without one)."""
-    open_ = sorted((i for i, (s, b) in enumerate(zip(subs, bins)) if len(b) and b.max() + 1 > pack_bound(s, h)),
+    equal share of the time left before `deadline` (`SUBPROBLEM_WORK` seconds each without one);
+    the packings and bounds, CP-SAT's where it proved more."""
+    open_ = sorted((i for i, (b, lb) in enumerate(zip(bins, bounds)) if len(b) and b.max() + 1 > lb),
                    key=lambda i: len(subs[i].sizes))
-    bins = list(bins)
+    bins, bounds = list(bins), list(bounds)
     for done, i in enumerate(open_):
         share = SUBPROBLEM_WORK
         if deadline is not None:
             share = (deadline - time.perf_counter()) / (len(open_) - done)
             if share < MIN_EXACT_SECONDS:
                 continue
-        bins[i] = vp.cpsat(subs[i].sizes, subs[i].capacity, h, share, seed, 1, bins[i]).bins
-    return bins
+        res = vp.cpsat(subs[i].sizes, subs[i].capacity, h, share, seed, 1, bins[i])
+        bins[i], bounds[i] = res.bins, max(bounds[i], int(res.bound))
+    return bins, bounds
 
 
 def _pack_batch(subs, packer, h, seed):
@@ -150,9 +153,10 @@ def _register(name: str, exact: bool = False):
         subs = subproblems(matrix, spec, groups)
         check_capacity(subs, spec)
         bins = _pack_all(subs, PACKERS.get(name, _heuristic), spec.ou_rows, seed, workers)
-        if name == "cpsat":
-            bins = _exact_pass(subs, bins, spec.ou_rows, seed, None if time_limit is None else start + time_limit)
         bounds = [pack_bound(s, spec.ou_rows) for s in subs]
+        if name == "cpsat":
+            bins, bounds = _exact_pass(subs, bins, bounds, spec.ou_rows, seed,
+                                       None if time_limit is None else start + time_limit)
         return make_result(inst, spec, matrix, groups, subs, bins, bounds, name, grouping != "ordered",
                            bool(share_crossbars), **extra)
     run.__doc__ = SUMMARIES[name]
