@@ -35,6 +35,14 @@ class Section:
 
 
 SECTIONS = [
+    Section("Seed reproductions: each paper's headline beside ours", "experiments/seed_reproductions.py",
+            "seeds.md", "## Headline numbers",
+            ["seed", "figure", "paper", "paper's baseline", "resnet20", "resnet44", "resnet20 shuffled"]),
+    Section("Heuristic vs exact: where the exact methods stop proving optimality", "experiments/exact_study.py",
+            "study/study.md", "## Where the exact methods stop proving optimality",
+            ["problem", "family", "exact method", "largest size proven", "its time s",
+             "best heuristic there: gap to optimum %", "first size not proven", "exact gap there % (own bound)"],
+            figures=["study/gap_vs_size.png", "study/time_vs_size.png"]),
     Section("Every method through the CLI (ResNet-20 layer2.1.conv1)", "experiments/cli_methods.py",
             "cli_methods.md", None, ["problem", "method", "status", "objective", "figure", "bound", "valid", "exact"],
             {"method": ["orc", "matching", "anneal", "cpsat", "heuristic", "grouped", "prap-topnorm", "auto"]}),
