@@ -46,7 +46,6 @@ import json
 import math
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +59,8 @@ from mapopt.instance import Instance, instance_files, read_instance  # noqa: E40
 from mapopt.layer import Layer  # noqa: E402
 from mapopt.problems.pattern_placement.problem import applies_to  # noqa: E402
 from mapopt.solve import solve  # noqa: E402
+
+from filter_ordering_layers import shuffled  # noqa: E402  (the same control as the filter-ordering study)
 
 OUT = ROOT / "results" / "seeds"
 MD = ROOT / "experiments" / "results" / "seeds.md"
@@ -134,15 +135,6 @@ PAPERS = {
 
 
 # ----------------------------------------------------------------------------------------------- runs
-
-def shuffled(layer: Layer, seed: int) -> Layer:
-    """The layer with its quantized and float entries permuted alike (same sparsity, no structure)."""
-    rng = np.random.default_rng([seed, zlib.crc32(layer.name.encode())])
-    perm = rng.permutation(layer.quantized.size)
-    q = layer.quantized.ravel()[perm].reshape(layer.shape)
-    w = None if layer.weight is None else layer.weight.ravel()[perm].reshape(layer.shape)
-    return Layer(layer.name, layer.kind, q, layer.scale, layer.weight_bits, w)
-
 
 def load_layer(file: str, variant: str, control: str, seed: int) -> Layer:
     """The layer of an instance file, pruned (as stored) or unpruned, original or shuffled."""
