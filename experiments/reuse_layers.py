@@ -7,6 +7,9 @@ Per layer: ``Instance(Layer.from_weights(src.layer.weight, name), preset('reuse'
 8-bit per layer, 8-row blocks, 8x8 OU). Every record comes from ``mapopt.solve.solve`` (the
 mapping is validated and executed; the objective is the simulator's L1 error).
 
+A method written ``name+median`` runs with ``centers=median`` (optimized representatives, k-medians
+after the method's leaders).
+
 1. Methods x options on ResNet-20 at theta 0.25 and 0.5; prap-topnorm and auto on the
    ``--extra-networks`` at theta 0.25.
 2. Error vs reuse on ResNet-20: theta 0.1..0.7, fasterpam (shift) and prap-topnorm (one, shift).
@@ -52,12 +55,15 @@ CONFIGS = [("identical", "one", "block", 0.0),
            ("fasterpam", "one", "global", 0.0), ("fasterpam", "shift", "global", 0.0),
            ("auto", "one", "block", 0.0), ("auto", "shift", "block", 0.0),
            ("auto", "one", "global", 0.0), ("auto", "shift", "global", 0.0),
-           ("auto", "shift", "block", 0.1), ("auto", "shift", "global", 0.1)]
+           ("auto", "shift", "block", 0.1), ("auto", "shift", "global", 0.1),
+           ("prap-topnorm+median", "shift", "block", 0.0), ("fasterpam+median", "shift", "block", 0.0),
+           ("auto+median", "shift", "global", 0.0)]
 ACC_CONFIGS = {("prap-topnorm", "one", "block", 0.0), ("prap-topnorm", "shift", "block", 0.0),
                ("auto", "one", "block", 0.0), ("auto", "shift", "block", 0.0),
-               ("auto", "shift", "global", 0.1)}
+               ("auto", "shift", "global", 0.1), ("auto+median", "shift", "global", 0.0)}
 CURVE_THETAS = (0.1, 0.2, 0.3, 0.5, 0.7)
-CURVE_CONFIGS = [("fasterpam", "shift", "block", 0.0), ("prap-topnorm", "one", "block", 0.0),
+CURVE_CONFIGS = [("fasterpam", "shift", "block", 0.0), ("fasterpam+median", "shift", "block", 0.0),
+                 ("prap-topnorm", "one", "block", 0.0),
                  ("prap-topnorm", "shift", "block", 0.0)]
 
 
@@ -71,13 +77,15 @@ def load_net(net: str) -> list[Instance]:
 
 def run_one(part: str, net: str, li: int, inst: Instance, theta: float, cfg, keep_ref: bool):
     method, scales, allocation, prune = cfg
-    params = dict(theta=theta, scales=scales, allocation=allocation)
+    method, _, centers = method.partition("+")  # "name+median": optimized representatives
+    params = dict(theta=theta, scales=scales, allocation=allocation, centers=centers or "medoid")
     if prune:
         params["prune"] = prune
     r = solve(inst, "reuse-clustering", method, **params)
     rep, c = r.report, r.report.cost
-    exact_bound = method in ("greedy", "fasterpam", "milp", "cpsat", "auto") and allocation == "block" and not prune
-    rec = dict(part=part, net=net, layer=inst.layer.name, li=li, theta=theta, method=method, scales=scales,
+    exact_bound = (method in ("greedy", "fasterpam", "milp", "cpsat", "auto") and allocation == "block" and not prune
+                   and not centers)
+    rec = dict(part=part, net=net, layer=inst.layer.name, li=li, theta=theta, method=cfg[0], scales=scales,
                allocation=allocation, prune=prune, valid=bool(rep.valid),
                violations=[str(v) for v in rep.violations][:3], l1=int(rep.error["l1"]),
                relative=float(rep.error["relative"]), weight_l1=int(np.abs(inst.layer.matrix).sum()),
@@ -251,7 +259,11 @@ def main():
                          (("auto", "shift", "global", 0.0), ("prap-topnorm", "shift", "block", 0.0)),
                          (("auto", "shift", "block", 0.1), ("prap-topnorm", "shift", "block", 0.0)),
                          (("auto", "shift", "global", 0.1), ("prap-topnorm", "shift", "block", 0.0)),
-                         (("auto", "shift", "global", 0.1), ("prap-topnorm", "one", "block", 0.0))]
+                         (("auto", "shift", "global", 0.1), ("prap-topnorm", "one", "block", 0.0)),
+                         (("prap-topnorm+median", "shift", "block", 0.0), ("prap-topnorm", "shift", "block", 0.0)),
+                         (("fasterpam+median", "shift", "block", 0.0), ("prap-topnorm", "shift", "block", 0.0)),
+                         (("auto+median", "shift", "global", 0.0), ("prap-topnorm", "shift", "block", 0.0)),
+                         (("auto+median", "shift", "global", 0.0), ("prap-topnorm+median", "shift", "block", 0.0))]
                 for a, b in pairs:
                     ra, rb = find(rows, net, theta, *a), find(rows, net, theta, *b)
                     if ra and rb:

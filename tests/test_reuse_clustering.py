@@ -47,6 +47,27 @@ def test_row_blocks_wider_than_a_crossbar_are_split_across_crossbars():
     assert sum(p.n_cols for p in r.mapping.placements) > inst.spec.xbar_cols
 
 
+@pytest.mark.parametrize("scales", ["one", "shift"])
+@pytest.mark.parametrize("seed", range(4))
+def test_optimized_representatives_never_add_error_or_leaders(seed, scales):
+    inst = Instance(layer(32, 24, seed=seed, sparsity=0.3), preset("reuse"))
+    base = solve(inst, PROBLEM, "fasterpam", theta=0.25, scales=scales)
+    free = solve(inst, PROBLEM, "fasterpam", theta=0.25, scales=scales, centers="median")
+    assert free.report.valid and free.report.exact, free.report.violations
+    assert free.objective == free.report.error["l1"] <= base.objective
+    assert free.solution["leaders"] <= base.solution["leaders"]
+    assert free.bound == 0  # the p-median bound does not hold for free representatives
+
+
+def test_optimized_representatives_cut_the_error_of_a_real_block():
+    rng = np.random.default_rng(3)
+    w = np.rint(rng.normal(0, 30, size=(8, 64))).astype(np.int64)  # one 8-row block, 64 sub-vectors
+    inst = Instance(Layer.from_matrix(np.clip(w, -127, 127)), preset("reuse"))
+    base = solve(inst, PROBLEM, "auto", theta=0.25)
+    free = solve(inst, PROBLEM, "auto", theta=0.25, centers="median")
+    assert free.objective < base.objective and free.report.exact
+
+
 def brute_force(block, p, scales) -> int:
     D, alpha = distances(block.vectors, scales)
     cand = np.flatnonzero(block.vectors.any(axis=1))

@@ -4,9 +4,12 @@ Parameters shared by all methods: ``theta`` (representatives per block as a frac
 outputs, 0.25), ``scales`` (``one``: a follower reuses a leader as is; ``sign``: or negated;
 ``shift``: or times ``±2, ±4, ±8``, a digital shift), ``allocation`` (``block``: ``ceil(theta m)``
 leaders in every block; ``global``: the same total moved to the blocks where they save most
-error) and ``prune_entries`` (reuse-aware pruning: the smallest fraction of each block's
-entries zeroed first, so more sub-vectors coincide). The objective is the L1 error of the
-approximated integer weights against the layer; the simulator measures it from the mapping.
+error), ``prune`` (reuse-aware pruning: the smallest fraction of each block's entries zeroed
+first, so more sub-vectors coincide) and ``centers`` (``medoid``: a leader stores its own
+sub-vector, the p-median setting with its bound; ``median``: then each leader stores the integer
+vector that minimizes its followers' error and outputs re-choose, k-medians, no bound). The
+objective is the L1 error of the approximated integer weights against the layer; the simulator
+measures it from the mapping.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from ...errors import SolverError
 from ...instance import Instance
 from ...result import SolveResult, Status
 from .. import method
-from .problem import SCALES, Clustering, RowBlock, assign, distances, make_result, reuse_error, row_blocks
+from .problem import SCALES, Clustering, RowBlock, assign, distances, make_result, refine, reuse_error, row_blocks
 
 ALLOCATIONS = ("block", "global")
+CENTERS = ("medoid", "median")
 ENGINE_METHODS = {"greedy": "greedy", "fasterpam": "fasterpam", "milp": "milp", "cpsat": "cpsat",
                   "auto": "auto"}
 
@@ -107,13 +111,16 @@ def prune_entries(matrix: np.ndarray, fraction: float, h: int) -> np.ndarray:
 
 def _register(name: str, how: str, summary: str, exact: bool = False):
     def run(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, theta: float = 0.25,
-            scales: str = "one", allocation: str = "block", prune: float = 0.0) -> SolveResult:
+            scales: str = "one", allocation: str = "block", prune: float = 0.0,
+            centers: str = "medoid") -> SolveResult:
         if scales not in SCALES:
             raise SolverError(f"scales must be one of {tuple(SCALES)}, got {scales!r}")
         if allocation not in ALLOCATIONS:
             raise SolverError(f"allocation must be one of {ALLOCATIONS}, got {allocation!r}")
         if not 0.0 < theta <= 1.0:
             raise SolverError(f"theta must be in (0, 1], got {theta}")
+        if centers not in CENTERS:
+            raise SolverError(f"centers must be one of {CENTERS}, got {centers!r}")
         matrix = prune_entries(inst.layer.matrix, prune, inst.spec.ou_rows) if prune else inst.layer.matrix
         blocks = row_blocks(matrix, inst.spec.ou_rows)
         sc = SCALES[scales]
@@ -128,12 +135,16 @@ def _register(name: str, how: str, summary: str, exact: bool = False):
         else:
             results = [_solve_block(b, math.ceil(theta * len(b.vectors)), sc, how, per_block, seed) for b in blocks]
         clusterings = [cl for cl, _ in results]
-        exact_bound = how not in ("topnorm", "threshold", "identical") and allocation == "block" and not prune
+        if centers == "median" and how != "identical":
+            clusterings = [refine(b, cl, sc) for b, cl in zip(blocks, clusterings)]
+        # the p-median bound holds for stored sub-vectors only, not for free representatives
+        exact_bound = (how not in ("topnorm", "threshold", "identical") and allocation == "block" and not prune
+                       and centers == "medoid")
         bound = sum(lb for _, lb in results) if exact_bound else 0.0
         if how == "identical":
             bound = 0.0
         return make_result(inst, blocks, clusterings, matrix, name, bound, Status.FEASIBLE,
-                           theta=theta, scales=scales, allocation=allocation, prune=prune)
+                           theta=theta, scales=scales, allocation=allocation, prune=prune, centers=centers)
     run.__doc__ = summary
     method("reuse-clustering", name, exact)(run)
 

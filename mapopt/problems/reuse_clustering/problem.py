@@ -20,6 +20,8 @@ from ...layout import Block, crossbar_sets, place_blocks
 from ...result import SolveResult, Status
 
 SCALES = {"one": (1,), "sign": (1, -1), "shift": (1, -1, 2, -2, 4, -4, 8, -8)}
+#: rounds of :func:`refine` (it stops earlier when the error stops falling)
+REFINE_ROUNDS = 5
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,10 +34,17 @@ class RowBlock:
 
 @dataclass(frozen=True, eq=False)
 class Clustering:
-    """Per output: its leader (-1: pruned to zero) and scale; leaders are outputs of the same block."""
+    """Per output: its leader (-1: pruned to zero) and scale; leaders are outputs of the same block.
+    `centers` (outputs x rows), when given, holds the vector each leader stores in place of its own
+    sub-vector (optimized representatives, see :func:`refine`)."""
 
     leader: np.ndarray
     scale: np.ndarray
+    centers: np.ndarray | None = None
+
+    def stored(self, block: RowBlock) -> np.ndarray:
+        """The vector stored for each output label (outputs x rows)."""
+        return block.vectors if self.centers is None else self.centers
 
 
 def row_blocks(matrix: np.ndarray, h: int) -> list[RowBlock]:
@@ -79,12 +88,62 @@ def approximate(block: RowBlock, cl: Clustering) -> np.ndarray:
     """The block's approximated sub-vectors (outputs x rows)."""
     out = np.zeros_like(block.vectors)
     kept = cl.leader >= 0
-    out[kept] = cl.scale[kept, None] * block.vectors[cl.leader[kept]]
+    out[kept] = cl.scale[kept, None] * cl.stored(block)[cl.leader[kept]]
     return out
 
 
 def reuse_error(block: RowBlock, cl: Clustering) -> int:
     return int(np.abs(block.vectors - approximate(block, cl)).sum())
+
+
+def refine(block: RowBlock, cl: Clustering, scales: tuple[int, ...], rounds: int = REFINE_ROUNDS) -> Clustering:
+    """Optimized representatives (k-medians): each leader stores the integer vector minimizing its
+    followers' scaled L1 error (a weighted median per row), then every output moves to its best
+    stored vector, scale or zero; repeated while the error falls. Never more leaders, never more error."""
+    v = block.vectors.astype(np.int64)
+    limit = int(np.abs(v).max(initial=0))  # stored values stay within the block's own range
+    best, best_err = cl, reuse_error(block, cl)
+    cur = cl
+    for _ in range(rounds):
+        centers = cur.stored(block).astype(np.int64).copy()
+        for lead in np.unique(cur.leader[cur.leader >= 0]):
+            members = np.flatnonzero(cur.leader == lead)
+            centers[lead] = _median_center(v[members], cur.scale[members], limit)
+        labels = np.unique(cur.leader[cur.leader >= 0])
+        cost = np.abs(v).sum(axis=1)[:, None]  # pruning to zero
+        choice = np.full((len(v), 1), -1)
+        scale_of = np.zeros((len(v), 1), dtype=np.int64)
+        for a in scales:
+            d = np.abs(v[:, None, :] - a * centers[labels][None, :, :]).sum(axis=2)
+            j = np.argmin(d, axis=1)
+            better = d[np.arange(len(v)), j][:, None] < cost
+            cost = np.where(better, d[np.arange(len(v)), j][:, None], cost)
+            choice = np.where(better, labels[j][:, None], choice)
+            scale_of = np.where(better, a, scale_of)
+        cur = Clustering(choice.ravel(), scale_of.ravel(), centers)
+        err = reuse_error(block, cur)
+        if err >= best_err:
+            break
+        best, best_err = cur, err
+    return best
+
+
+def _median_center(members: np.ndarray, scale: np.ndarray, limit: int) -> np.ndarray:
+    """The integer vector ``r`` minimizing ``sum_o ||v_o - a_o r||_1``: per row a weighted median of
+    ``v_o / a_o`` (weights ``|a_o|``), then the better of its floor and ceiling."""
+    points = members / scale[:, None]
+    weight = np.abs(scale).astype(np.float64)
+    order = np.argsort(points, axis=0, kind="stable")
+    sorted_pts = np.take_along_axis(points, order, axis=0)
+    cum = np.cumsum(weight[order], axis=0)
+    k = np.argmax(cum >= cum[-1] / 2, axis=0)
+    median = sorted_pts[k, np.arange(points.shape[1])]
+    best = None
+    for r in (np.floor(median), np.ceil(median)):
+        r = np.clip(r, -limit, limit).astype(np.int64)
+        err = np.abs(members - scale[:, None] * r[None, :]).sum(axis=0)
+        best = (r, err) if best is None else (np.where(err < best[1], r, best[0]), np.minimum(err, best[1]))
+    return best[0]
 
 
 def block_cells(inst: Instance, block: RowBlock, cl: Clustering, matrix: np.ndarray) -> list[Block]:
@@ -93,7 +152,7 @@ def block_cells(inst: Instance, block: RowBlock, cl: Clustering, matrix: np.ndar
     spec, out = inst.spec, []
     width = (spec.xbar_cols // spec.ou_cols) * spec.ou_cols
     leaders = np.unique(cl.leader[cl.leader >= 0])
-    for cset in crossbar_sets(matrix[block.rows][:, leaders] if len(leaders) else matrix[block.rows][:, :0], spec):
+    for cset in crossbar_sets(cl.stored(block)[leaders].T if len(leaders) else matrix[block.rows][:, :0], spec):
         values = cset.values.reshape(len(block.rows), -1)
         cols = cset.columns.reshape(-1, 4)
         keep = np.flatnonzero(values.any(axis=0))
