@@ -68,6 +68,13 @@ def test_optimized_representatives_cut_the_error_of_a_real_block():
     assert free.objective < base.objective and free.report.exact
 
 
+def test_optimized_representatives_leave_blocks_without_leaders_alone():
+    w = np.zeros((16, 8), dtype=np.int64)
+    w[8:] = np.arange(1, 9)  # the first row block is all zero
+    r = solve(Instance(Layer.from_matrix(w), preset("reuse")), PROBLEM, "fasterpam", centers="median")
+    assert r.report.valid and r.report.exact and r.objective == r.report.error["l1"]
+
+
 def brute_force(block, p, scales) -> int:
     D, alpha = distances(block.vectors, scales)
     cand = np.flatnonzero(block.vectors.any(axis=1))

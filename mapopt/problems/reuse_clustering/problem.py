@@ -100,6 +100,8 @@ def refine(block: RowBlock, cl: Clustering, scales: tuple[int, ...], rounds: int
     """Optimized representatives (k-medians): each leader stores the integer vector minimizing its
     followers' scaled L1 error (a weighted median per row), then every output moves to its best
     stored vector, scale or zero; repeated while the error falls. Never more leaders, never more error."""
+    if not np.any(cl.leader >= 0):
+        return cl
     v = block.vectors.astype(np.int64)
     limit = int(np.abs(v).max(initial=0))  # stored values stay within the block's own range
     best, best_err = cl, reuse_error(block, cl)
