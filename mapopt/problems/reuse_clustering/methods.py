@@ -15,6 +15,7 @@ measures it from the mapping.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -27,6 +28,8 @@ from .problem import SCALES, Clustering, RowBlock, assign, distances, make_resul
 
 ALLOCATIONS = ("block", "global")
 CENTERS = ("medoid", "median")
+#: per-block methods that solve to optimality and may run past a shared time limit
+EXACT_HOWS = ("milp", "cpsat", "auto")
 ENGINE_METHODS = {"greedy": "greedy", "fasterpam": "fasterpam", "milp": "milp", "cpsat": "cpsat",
                   "auto": "auto"}
 
@@ -53,6 +56,19 @@ def _solve_block(block: RowBlock, p: int, scales, how: str, time_limit, seed: in
     res = pmedian.solve(D[:, cand], p, ENGINE_METHODS[how], time_limit, seed)
     cl = assign(D, alpha, cand[np.asarray(res.centers, dtype=np.int64)])
     return cl, float(res.bound)
+
+
+def _solve_blocks(blocks: list[RowBlock], theta: float, scales, how: str, time_limit, seed: int):
+    """Every block with ``ceil(theta m)`` leaders, sharing the time limit; blocks reached after it
+    has passed get FasterPAM (with its bound) instead of an exact solve."""
+    deadline = None if time_limit is None else time.perf_counter() + time_limit
+    out = []
+    for i, b in enumerate(blocks):
+        left = None if deadline is None else deadline - time.perf_counter()
+        late = left is not None and left <= 0 and how in EXACT_HOWS
+        out.append(_solve_block(b, math.ceil(theta * len(b.vectors)), scales, "fasterpam" if late else how,
+                                None if left is None else max(left, 0.0) / (len(blocks) - i), seed))
+    return out
 
 
 def _threshold(block: RowBlock, theta: float, scales) -> Clustering:
@@ -133,7 +149,7 @@ def _register(name: str, how: str, summary: str, exact: bool = False):
         elif allocation == "global":
             results = _allocate(blocks, theta, sc, how, per_block, seed)
         else:
-            results = [_solve_block(b, math.ceil(theta * len(b.vectors)), sc, how, per_block, seed) for b in blocks]
+            results = _solve_blocks(blocks, theta, sc, how, time_limit, seed)
         clusterings = [cl for cl, _ in results]
         if centers == "median" and how != "identical":
             clusterings = [refine(b, cl, sc) for b, cl in zip(blocks, clusterings)]
