@@ -37,8 +37,9 @@ ROUND_EVERY = 10
 
 @dataclass(frozen=True)
 class LpPacking:
-    """The best packing found, the proven bound (``ceil`` of the LP or of Farley's bound), the LP
-    value when the column generation finished, and its iterations."""
+    """The best packing found, the proven bound (Farley's, which is ``ceil`` of the LP once it is
+    solved), the LP value when the column generation finished (None when cut short), and its
+    iterations."""
 
     bins: np.ndarray
     bound: int
@@ -68,10 +69,8 @@ def column_generation(sizes, capacity, cardinality: int | None = None, time_limi
             break
         a, value = _price(duals, types, demand, capacity, k, left)
         bound = max(bound, math.ceil(z / max(value, 1.0) - 1e-6))  # Farley; z itself once value <= 1
-        if value <= 1 + EPS:
+        if value <= 1 + EPS or duals @ a <= 1 + EPS:  # no column prices out (up to the scaling error)
             lp = z
-            break
-        if duals @ a <= 1 + EPS:  # only the scaling error is left above 1: no column to add
             break
         columns = np.vstack([columns, a])
     if it:
