@@ -164,6 +164,15 @@ def test_classic_vbp_cli_reaches_the_optimum_of_a_small_instance(tmp_path):
     assert bad.returncode == 2 and "tiny" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
+def test_an_empty_vbp_instance_needs_no_bins():
+    from mapopt.classic.vbp import parse, solve as solve_vbp
+
+    inst = parse("2\n10 10\n0\n", "empty")
+    for method in ("ffd", "heuristic", "lp", "auto"):
+        res = solve_vbp(inst, method)
+        assert (res["bins"], res["lower_bound"], res["status"]) == (0, 0, "optimal")
+
+
 def test_vbp_reader_rejects_oversized_items():
     from mapopt.classic.vbp import parse
 

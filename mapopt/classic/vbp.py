@@ -65,10 +65,10 @@ def solve(inst: VbpInstance, method: str, time_limit: float | None = None, seed:
     else:
         bins = vp.heuristic(s, c)
         limit = time_limit if time_limit is not None else 10.0
-        if method in ("lp", "auto") and bins.max() + 1 > lb:
+        if method in ("lp", "auto") and len(bins) and bins.max() + 1 > lb:
             res = column_generation(s, c, None, limit / 2 if method == "auto" else limit, bins)
             bins, lb = res.bins, max(lb, res.bound)
-        if method in ("cpsat", "auto") and bins.max() + 1 > lb:
+        if method in ("cpsat", "auto") and len(bins) and bins.max() + 1 > lb:
             left = limit - (time.perf_counter() - start)
             if left > 0.1:
                 res = vp.cpsat(s, c, None, left, seed, 1, bins)

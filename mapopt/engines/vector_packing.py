@@ -39,10 +39,11 @@ def check_items(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None
     capacity = np.broadcast_to(np.asarray(capacity, dtype=np.int64), (sizes.shape[1],))
     if np.any(sizes < 0) or np.any(sizes > capacity[None, :]):
         raise ValueError("an item exceeds the bin capacity or has a negative size")
-    k = len(sizes) if cardinality is None else int(cardinality)
-    if k < 1:
+    if cardinality is None:
+        return sizes, capacity, max(len(sizes), 1)
+    if int(cardinality) < 1:
         raise ValueError(f"cardinality must be positive, got {cardinality}")
-    return sizes, capacity, max(k, 1)
+    return sizes, capacity, int(cardinality)
 
 
 def lower_bound(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None = None) -> int:

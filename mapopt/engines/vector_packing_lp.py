@@ -53,6 +53,8 @@ def column_generation(sizes, capacity, cardinality: int | None = None, time_limi
     packing meets the bound (the static one or the LP's), the LP is solved, or time runs out."""
     deadline = None if time_limit is None else time.perf_counter() + time_limit
     sizes, capacity, k = vp.check_items(sizes, capacity, cardinality)
+    if not len(sizes):
+        return LpPacking(np.zeros(0, dtype=np.int64), 0, 0.0, 0)
     start = vp.heuristic(sizes, capacity, k) if start is None else np.asarray(start)
     types, of_type, demand = np.unique(sizes, axis=0, return_inverse=True, return_counts=True)
     of_type = of_type.ravel()
