@@ -22,7 +22,7 @@ import numpy as np
 from .errors import InstanceError
 from .hardware import HardwareSpec
 from .layer import KINDS, Layer
-from .npzio import array, read_npz, require, write_npz
+from .npzio import array, check_header, read_npz, require, write_npz
 
 INSTANCE_FORMAT = "mapopt-instance"
 INDEX_FORMAT = "mapopt-network"
@@ -163,11 +163,7 @@ def read_index(path: str | Path) -> dict:
         raise InstanceError(f"{path}: cannot read the index ({exc.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InstanceError(f"{path}: index is not valid JSON ({exc})") from None
-    if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
-        found = index.get("format") if isinstance(index, dict) else type(index).__name__
-        raise InstanceError(f"{path}: expected a {INDEX_FORMAT} index, found format {found!r}")
-    if index.get("version") != INDEX_VERSION:
-        raise InstanceError(f"{path}: index version {index.get('version')!r} is not supported (expected {INDEX_VERSION})")
+    check_header(path, index, INDEX_FORMAT, INDEX_VERSION, "index")
     _field(f"{path}:", index, "network", str)
     _field(f"{path}:", index, "provenance", dict)
     for i, entry in enumerate(_field(f"{path}:", index, "layers", list)):

@@ -51,12 +51,19 @@ def read_npz(path: str | Path, fmt: str) -> tuple[dict, dict[str, np.ndarray]]:
         meta = json.loads(str(arrays.pop("meta")))
     except json.JSONDecodeError as exc:
         raise InstanceError(f"{path}: 'meta' is not valid JSON ({exc.msg})") from None
-    if not isinstance(meta, dict) or meta.get("format") != fmt:
-        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise InstanceError(f"{path}: expected a {fmt} file, found format {found!r}")
-    if meta.get("version") != FORMAT_VERSION:
-        raise InstanceError(f"{path}: format version {meta.get('version')!r} is not supported (expected {FORMAT_VERSION})")
+    check_header(path, meta, fmt, FORMAT_VERSION)
     return meta, arrays
+
+
+def check_header(path: str | Path, doc, fmt: str, version: int, kind: str = "file") -> None:
+    """Raise `InstanceError` unless the JSON document `doc` is a dict tagged with `fmt` and `version`;
+    `kind` (``file`` or ``index``) names it in the message."""
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise InstanceError(f"{path}: expected a {fmt} {kind}, found format {found!r}")
+    if doc.get("version") != version:
+        label = "format" if kind == "file" else kind
+        raise InstanceError(f"{path}: {label} version {doc.get('version')!r} is not supported (expected {version})")
 
 
 def _check_headers(path: Path) -> None:
