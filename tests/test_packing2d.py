@@ -77,6 +77,16 @@ def test_search_improves_on_its_construction_and_is_deterministic():
     assert np.array_equal(a.bins, b.bins) and np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
 
 
+def test_parallel_restarts_keep_the_best_seed_whatever_the_workers():
+    w, h, W, H = random_items(11, n=40, W=20, H=20)
+    runs = [p2.heuristic(w, h, W, H, seed=s, effort=5_000) for s in range(3)]
+    one = p2.parallel_restarts(w, h, W, H, restarts=3, workers=1, effort=5_000)
+    two = p2.parallel_restarts(w, h, W, H, restarts=3, workers=2, effort=5_000)
+    p2.check_packing(w, h, W, H, two.bins, two.x, two.y)
+    assert one.n_bins == two.n_bins == min(r.n_bins for r in runs)
+    assert np.array_equal(one.bins, two.bins)
+
+
 def test_check_packing_names_overlaps_and_items_outside():
     w, h = np.array([5, 5]), np.array([5, 5])
     with pytest.raises(ValueError, match="overlap"):
