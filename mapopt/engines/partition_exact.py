@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..result import Status
+from .bins import relabel_in_order
 from .deadline import call_with_deadline
 from .partition import Hypergraph
 
@@ -73,7 +74,7 @@ def cpsat(hg: Hypergraph, time_limit: float | None = None, seed: int = 0, worker
     model.add(total >= bound)
     model.minimize(total)
     if hint is not None:
-        for v, j in enumerate(_canonical(hint)):
+        for v, j in enumerate(relabel_in_order(hint)):
             for jj in range(min(v, G - 1) + 1):
                 model.add_hint(x[v][jj], jj == j)
     solver = cp_model.CpSolver()
@@ -197,12 +198,3 @@ def _greedy_matching(cost: np.ndarray) -> list[tuple[int, int]]:
             pairs.append((int(a), int(b)))
     pairs += [(int(a), -1) for a in np.flatnonzero(~used)]
     return pairs
-
-
-def _canonical(block: np.ndarray) -> np.ndarray:
-    """Relabel blocks in order of their smallest vertex (the symmetry-broken form)."""
-    _, first = np.unique(block, return_index=True)
-    order = np.argsort(first)
-    relabel = np.empty(len(order), dtype=np.int64)
-    relabel[np.unique(block)[order]] = np.arange(len(order))
-    return relabel[np.searchsorted(np.unique(block), block)]

@@ -47,14 +47,14 @@ def form_blocks(inst: Instance, pruned, name: str, seed: int, exact_groups: bool
     return split_tall(blocks, inst)
 
 
-def place(inst: Instance, blocks, how: str, time_limit, seed: int, workers: int):
-    """Pack the blocks' OU-unit rectangles into crossbars."""
+def place(inst: Instance, blocks, how: str, time_limit, seed: int, workers: int, hint=None):
+    """Pack the blocks' OU-unit rectangles into crossbars (CP-SAT starts from `hint` when given)."""
     if how not in PLACEMENTS:
         raise SolverError(f"placement must be one of {PLACEMENTS}, got {how!r}")
     W, H = grid(inst)
     size = np.array([units(b, inst) for b in blocks], dtype=np.int64).reshape(-1, 2)
     if how == "cpsat":
-        return packing2d.cpsat(size[:, 0], size[:, 1], W, H, time_limit or DEFAULT_EXACT_SECONDS, seed, workers)
+        return packing2d.cpsat(size[:, 0], size[:, 1], W, H, time_limit or DEFAULT_EXACT_SECONDS, seed, workers, hint)
     return packing2d.heuristic(size[:, 0], size[:, 1], W, H, seed=seed)
 
 
@@ -106,7 +106,7 @@ def auto(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, n_pat
     _, name, blocks, packed = best
     left = None if time_limit is None else time_limit - (time.perf_counter() - start)
     if (placement == "cpsat" or packed.n_bins > packed.bound) and (left is None or left > 0.5):
-        exact = place(inst, blocks, "cpsat", left, seed, workers)
+        exact = place(inst, blocks, "cpsat", left, seed, workers, hint=packed)
         if exact.n_bins <= packed.n_bins:
             packed = exact
     result = make_result(inst, pruned, blocks, packed, "auto", name)
