@@ -1008,8 +1008,7 @@ def _solve(D: np.ndarray, p: int | None, f: np.ndarray | None, method: str, time
         raise SolverError(f"unknown p-median method {method!r}; choose from {', '.join(METHODS)}")
     deadline = _deadline(time_limit)
     if method == "greedy":
-        centers = _greedy(D, p, f)
-        return _result(D, centers, f, _cheap_bound(D, p, f, centers))
+        return greedy(D, p, f=f)
     if method == "alternate":
         if f is not None:
             raise SolverError("alternate solves the p-median only")
