@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pipeline", default="full", help="preset (orc, bitslice, full, pattern, reuse) or stage list")
     p.add_argument("--sparsity", type=float, default=0.8, help="magnitude pruning when importing a model file")
     p.add_argument("--method", action="append", default=[], metavar="STAGE=METHOD",
-                   help="method of a stage, e.g. group=multistart (default auto)")
+                   help="method of a stage, e.g. group=multistart (defaults: mapopt.pipeline.DEFAULT_METHODS)")
     p.add_argument("--time-limit", type=float, default=None, help="seconds per stage and layer")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1)

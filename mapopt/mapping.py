@@ -98,9 +98,9 @@ def save_mapping(path: str | Path, mapping: Mapping) -> Path:
     header = np.array([[p.crossbar, p.row0, p.col0, p.n_rows, p.n_cols] for p in ps], dtype=np.int64).reshape(-1, 5)
     arrays = {
         "placement": header,
-        "inputs": _cat([p.inputs for p in ps]),
-        "values": _cat([p.values.ravel() for p in ps]),
-        "col_slice": _cat([p.col_slice for p in ps]),
+        "inputs": concat_int64([p.inputs for p in ps]),
+        "values": concat_int64([p.values.ravel() for p in ps]),
+        "col_slice": concat_int64([p.col_slice for p in ps]),
         "targets": np.concatenate([np.column_stack([np.full(len(p.targets), i), p.targets])
                                    for i, p in enumerate(ps)]).astype(np.int64) if ps else np.zeros((0, 5), np.int64),
     }
@@ -155,5 +155,6 @@ def load_mapping(path: str | Path) -> Mapping:
                    placements, schedule, activations, reference, meta.get("info", {}))
 
 
-def _cat(parts: list[np.ndarray]) -> np.ndarray:
+def concat_int64(parts: list[np.ndarray]) -> np.ndarray:
+    """The parts joined as one int64 array (empty when there are none)."""
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..mapping import Mapping
+from ..mapping import Mapping, concat_int64
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,8 +57,8 @@ def build_fabric(mapping: Mapping) -> Fabric:
     ncols = cols[place] if len(ps) else np.zeros(0, np.int64)
     lrow, lcol = (local // np.maximum(ncols, 1), local % np.maximum(ncols, 1))
     head = np.array([[p.crossbar, p.row0, p.col0] for p in ps], dtype=np.int64).reshape(-1, 3)
-    values = _cat([p.values.ravel() for p in ps])
-    inputs = _cat([p.inputs for p in ps])
+    values = concat_int64([p.values.ravel() for p in ps])
+    inputs = concat_int64([p.inputs for p in ps])
     row_start = np.cumsum(rows) - rows
     cell_input = inputs[row_start[place] + lrow] if len(ps) else np.zeros(0, np.int64)
     xbar, row, col = head[place, 0], head[place, 1] + lrow, head[place, 2] + lcol
@@ -90,10 +90,9 @@ def _activations(mapping: Mapping, xbar, row, col, nz):
     counts = np.diff(listed.ptr)
     entry_act = np.repeat(np.arange(len(listed)), counts)
     e_xbar, e_cg, e_row = listed.crossbar[entry_act], listed.col0[entry_act] // w, listed.rows
-    order = np.lexsort((e_row, e_cg, e_xbar))
-    keys = np.stack([e_xbar, e_cg, e_row], axis=1)[order]
+    keys = np.stack([e_xbar, e_cg, e_row], axis=1)
     cell_keys = np.stack([xbar[nz], cg[nz], row[nz]], axis=1)
-    cell_act = _lookup_rows(keys, entry_act[order], cell_keys)
+    cell_act = _lookup_rows(keys, entry_act, cell_keys)
     return listed.crossbar, listed.col0, counts, entry_act, listed.rows, cell_act
 
 
@@ -117,8 +116,7 @@ def _lookup_rows(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> n
     if len(keys) == 0:
         return np.full(len(queries), -1, dtype=np.int64)
     allk = np.concatenate([keys, queries])
-    uniq, inv = np.unique(allk, axis=0, return_inverse=True)
-    inv = inv.ravel()
+    inv, uniq = unique_rows(*allk.T)
     kid, qid = inv[:len(keys)], inv[len(keys):]
     count = np.bincount(kid, minlength=len(uniq))
     value = np.full(len(uniq), -1, dtype=np.int64)
@@ -126,7 +124,3 @@ def _lookup_rows(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> n
     out = value[qid]
     out[count[qid] > 1] = -2
     return out
-
-
-def _cat(parts: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
