@@ -34,8 +34,9 @@ def form_blocks(inst: Instance, pruned, name: str, seed: int, exact_groups: bool
     if name == "grouped":
         hg = hypergraph(inst, matrix)
         block = best_heuristic(hg, seed)
-        if exact_groups and hg.cost(block)[0] > slot_bound(hg):
-            res = cpsat_groups(hg, time_limit or DEFAULT_EXACT_SECONDS, seed, 1, hint=block, bound=slot_bound(hg))
+        lb = slot_bound(hg)
+        if exact_groups and hg.cost(block)[0] > lb:
+            res = cpsat_groups(hg, time_limit or DEFAULT_EXACT_SECONDS, seed, 1, hint=block, bound=lb)
             block = res.block if res.block is not None and hg.cost(res.block) <= hg.cost(block) else block
         groups = [np.flatnonzero(block == j) for j in range(hg.n_blocks) if np.any(block == j)]
         blocks = form.grouped(matrix, spec, groups)

@@ -28,7 +28,7 @@ from .problem import SCALES, Clustering, RowBlock, assign, distances, make_resul
 
 ALLOCATIONS = ("block", "global")
 CENTERS = ("medoid", "median")
-#: per-block methods that solve to optimality and may run past a shared time limit
+#: per-block methods that call an exact solver and may run past a shared time limit
 EXACT_HOWS = ("milp", "cpsat", "auto")
 ENGINE_METHODS = {"greedy": "greedy", "fasterpam": "fasterpam", "milp": "milp", "cpsat": "cpsat",
                   "auto": "auto"}
@@ -41,10 +41,11 @@ def _candidates(block: RowBlock) -> np.ndarray:
     return np.sort(nz[first])
 
 
-def _solve_block(block: RowBlock, p: int, scales, how: str, time_limit, seed: int) -> tuple[Clustering, float]:
-    """Leaders of one block by `how`, and a lower bound on its error with `p` leaders."""
-    D, alpha = distances(block.vectors, scales)
-    cand = _candidates(block)
+def _solve_block(block: RowBlock, p: int, scales, how: str, time_limit, seed: int,
+                 dist: tuple | None = None) -> tuple[Clustering, float]:
+    """Leaders of one block by `how`, and a lower bound on its error with `p` leaders; `dist` is the
+    block's ``(D, alpha, candidates)`` when the caller already has them."""
+    D, alpha, cand = dist if dist is not None else (*distances(block.vectors, scales), _candidates(block))
     p = min(p, len(cand))
     if p == 0:
         cl = assign(D, alpha, np.zeros(0, dtype=np.int64))
@@ -94,8 +95,9 @@ def _allocate(blocks, theta, scales, how, time_limit, seed):
     base = [math.ceil(theta * len(b.vectors)) for b in blocks]
     curves = []
     for b, p0 in zip(blocks, base):
-        ps = list(range(max(0, p0 - 2), p0 + 3))
-        curves.append({p: _solve_block(b, p, scales, how, time_limit, seed) for p in ps})
+        dist = (*distances(b.vectors, scales), _candidates(b))
+        curves.append({p: _solve_block(b, p, scales, how, time_limit, seed, dist)
+                       for p in range(max(0, p0 - 2), p0 + 3)})
     alloc = [min(c) for c in curves]
     left = sum(base) - sum(alloc)
     gains = []
@@ -115,7 +117,7 @@ def _allocate(blocks, theta, scales, how, time_limit, seed):
 def prune_entries(matrix: np.ndarray, fraction: float, h: int) -> np.ndarray:
     """Zero the smallest `fraction` of the nonzero entries of each row block (reuse-aware pruning)."""
     if not 0.0 <= fraction < 1.0:
-        raise SolverError(f"prune_entries must be a fraction in [0, 1), got {fraction}")
+        raise SolverError(f"prune must be a fraction in [0, 1), got {fraction}")
     out = matrix.copy()
     for r0 in range(0, len(matrix), h):
         sub = out[r0:r0 + h]
@@ -143,7 +145,6 @@ def _register(name: str, how: str, summary: str, exact: bool = False):
         per_block = None if time_limit is None else time_limit / max(1, len(blocks))
         if how == "identical":
             results = [_solve_block(b, len(b.vectors), (1,), "topnorm", None, seed) for b in blocks]
-            results = [(cl, float(reuse_error(b, cl))) for b, (cl, _) in zip(blocks, results)]
         elif how == "threshold":
             results = [(_threshold(b, theta, sc), 0.0) for b in blocks]
         elif allocation == "global":
@@ -157,8 +158,6 @@ def _register(name: str, how: str, summary: str, exact: bool = False):
         exact_bound = (how not in ("topnorm", "threshold", "identical") and allocation == "block" and not prune
                        and centers == "medoid")
         bound = sum(lb for _, lb in results) if exact_bound else 0.0
-        if how == "identical":
-            bound = 0.0
         return make_result(inst, blocks, clusterings, matrix, name, bound, Status.FEASIBLE,
                            theta=theta, scales=scales, allocation=allocation, prune=prune, centers=centers)
     run.__doc__ = summary
