@@ -164,6 +164,14 @@ def test_classic_vbp_cli_reaches_the_optimum_of_a_small_instance(tmp_path):
     assert bad.returncode == 2 and "tiny" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("name", ["dsatur", "heuristic"])
+def test_an_all_zero_column_group_packs_to_nothing(name):
+    w = np.random.default_rng(2).integers(-100, 101, size=(18, 16))
+    w[:, :8] = 0  # the first group of 8 columns holds no rows at all
+    r = solve(Instance(Layer.from_matrix(w), preset("bitslice")), "bitslice-packing", name)
+    assert r.report.valid and r.report.exact and r.objective == r.report.cost.ou_activations
+
+
 def test_an_empty_vbp_instance_needs_no_bins():
     from mapopt.classic.vbp import parse, solve as solve_vbp
 

@@ -23,7 +23,7 @@ def layer(n: int = 24, m: int = 12, seed: int = 0, sparsity: float = 0.6) -> Lay
     w = rng.integers(-6, 7, size=(n, m))
     w[rng.random((n, m)) < sparsity] = 0
     w[:, 1] = w[:, 0]          # repeated sub-vectors, as real layers have
-    w[:, 2] = 2 * w[:, 3] // 2
+    w[:, 2] = 2 * w[:, 3]  # a x2 copy, which only the shift scales reuse exactly
     return Layer.from_matrix(w)
 
 

@@ -163,9 +163,10 @@ def dsatur(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None) -> 
 
 def exclusive(sizes: np.ndarray, capacity: np.ndarray) -> bool:
     """True when two items sharing a nonzero dimension never fit together (packing is colouring)."""
+    if not len(sizes):
+        return False
     nz = np.where(sizes > 0, sizes, np.iinfo(np.int64).max)
-    smallest = nz.min(axis=0) if len(sizes) else np.zeros(0)
-    return bool(np.all(2 * smallest > capacity))
+    return bool(np.all(2 * nz.min(axis=0) > capacity))
 
 
 def empty_weakest(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None, bins: np.ndarray) -> np.ndarray:
