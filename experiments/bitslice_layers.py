@@ -33,8 +33,8 @@ Mappings per layer (OU activations per input cycle; per input vector = x 8):
   ``auto`` (``--auto-limit`` seconds per layer) with natural grouping, and ``heuristic`` with
   ``grouping='ordered'`` and/or ``share_crossbars=True``. ``auto`` runs on every pruned layer but
   on unpruned layers only of ``--auto-unpruned-networks`` (ResNet-20 by default): its time
-  limit does not bound the heuristic hint and the CP-SAT model building, so on a 576 x 64
-  unpruned layer it takes 70-120 s whatever the limit. The ``magnitude`` variant runs the
+  limit did not bound the heuristic hint and the CP-SAT model building when these tables were
+  made (78.5 CPU s summed over ResNet-20's 20 unpruned layers, `results/bitslice/layers.md`). The ``magnitude`` variant runs the
   baselines and the five heuristics only.
 
 Times are CPU seconds of the worker process (``time.process_time``; CP-SAT runs one worker):

@@ -51,9 +51,8 @@ Exact models, reduced and sparsified without losing the proof:
    of the clients that fell back are widened and the model solved again.
 
 On the OR-Library instances pmed1-20 (FasterPAM start, 1000 subgradient steps) the dual bound
-alone proves 5 optima, and the reduction keeps 0.8 %-14 % of the pairs of the others; probing
-then leaves pmed16 (p = 5) 19 of 400 candidates free and 7.6k of 160k pairs, and the MILP
-proves every optimum in seconds (`experiments/pmed_classic.py`).
+alone proves 12 optima; probing leaves pmed16 (p = 5) 19 of 400 candidates free and 7.6k of
+160k pairs, and the MILP proves every optimum in seconds (`experiments/results/pmed/classic.md`).
 
 References
 ----------
