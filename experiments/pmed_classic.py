@@ -143,8 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     md = markdown(records, args.methods, names, optima, args, command.strip(), load)
     (args.out / "classic.md").write_text(md + "\n")
     write_csv(records, args.out / "classic.csv")
-    COMMITTED.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(args.out / "classic.md", COMMITTED / "classic.md")
+    if args.out.resolve() == OUT.resolve():  # a run elsewhere leaves the committed table alone
+        COMMITTED.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(args.out / "classic.md", COMMITTED / "classic.md")
     print(md)
 
 
