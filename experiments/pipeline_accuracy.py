@@ -7,7 +7,9 @@ every layer's mapping; the network is then evaluated on the 1000-image CIFAR-10 
 layer's weights replaced by what its mapping computes (``mapping.reference``, or the instance's
 quantized matrix where the mapping declares no approximation) times the layer's scale.
 Settings: ``full`` (group + pack) at 50 % and 80 % magnitude sparsity, ``pattern`` (pattern
-pruning, 30 % of kernels removed) and ``reuse`` (FasterPAM, theta 0.5). Writes
+pruning, 30 % of kernels removed), ``reuse`` (FasterPAM, theta 0.5), and reuse composed with
+packing and grouping at 80 %: ``reuse,pack`` and ``prap`` (reuse, group, pack) at theta 0.25 and
+0.5, and ``prap`` with lossless identical reuse. Writes
 ``experiments/results/pipeline_accuracy.md`` and ``results/pipeline_accuracy.json``.
 """
 
@@ -28,9 +30,14 @@ from mapopt.pipeline import map_network, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT.parent / "shared" / "weights" / "resnet_cifar10_akamaster" / "resnet20-12fca82f.th"
-#: (label, pipeline, magnitude sparsity at import)
-SETTINGS = [("full, 50 % sparse", "full", 0.5), ("full, 80 % sparse", "full", 0.8),
-            ("pattern, 30 % of kernels removed", "pattern", 0.0), ("reuse, theta 0.5", "reuse", 0.0)]
+#: (label, pipeline, magnitude sparsity at import, stage methods, stage parameters)
+SETTINGS = [("full, 50 % sparse", "full", 0.5, {}, {}), ("full, 80 % sparse", "full", 0.8, {}, {}),
+            ("pattern, 30 % of kernels removed", "pattern", 0.0, {}, {}),
+            ("reuse, theta 0.5", "reuse", 0.0, {}, {"reuse": {"theta": 0.5}}),
+            ("reuse,pack, 80 %, theta 0.25", "reuse,pack", 0.8, {}, {}),
+            ("prap, 80 %, theta 0.25", "prap", 0.8, {}, {}),
+            ("prap, 80 %, theta 0.5", "prap", 0.8, {}, {"reuse": {"theta": 0.5}}),
+            ("prap, 80 %, identical reuse", "prap", 0.8, {"reuse": "identical"}, {})]
 
 
 def mapped_weights(report: dict, workdir: Path) -> dict[str, np.ndarray]:
@@ -54,13 +61,14 @@ def main(argv=None) -> None:
     model, (images, labels) = load_resnet(MODEL), load_samples()
     baseline = top1(model, images, labels)
     rows = []
-    for label, spec, sparsity in SETTINGS:
+    for label, spec, sparsity, methods, params in SETTINGS:
         with tempfile.TemporaryDirectory() as tmp:
-            report = map_network(MODEL, parse(spec), sparsity, args.jobs, workdir=Path(tmp) / "inst",
-                                 save=Path(tmp) / "maps")
+            report = map_network(MODEL, parse(spec, methods, params=params), sparsity, args.jobs,
+                                 workdir=Path(tmp) / "inst", save=Path(tmp) / "maps")
             acc = top1(with_weights(model, mapped_weights(report, Path(tmp) / "inst")), images, labels)
         rows.append({"setting": label, "pipeline": spec, "sparsity": sparsity, "top1": acc, "relative": acc / baseline,
-                     "valid": report["valid"], "exact": report["exact"], "gain": report["gain"],
+                     "hardware": report["hardware"], "valid": report["valid"], "exact": report["exact"], "gain": report["gain"],
+                     "l1": sum(layer["error"].get("l1", 0) for layer in report["layers"]),
                      "totals": report["totals"], "wall_time": report["wall_time"]})
         print(f"{label}: top-1 {acc:.3f}, OU gain {report['gain']['ou_activations']:.2f}x", flush=True)
     out = ROOT / "results"
@@ -70,9 +78,9 @@ def main(argv=None) -> None:
              f"Command: `python experiments/pipeline_accuracy.py {' '.join(sys.argv[1:])}`".rstrip(), "",
              f"1000-image CIFAR-10 set, float top-1 {baseline:.3f}; no fine-tuning. Gains are dense / pipeline, "
              "summed over all 20 layers (each pipeline's own hardware preset); `valid and exact`: every layer's mapping passed validation and bit-exact execution.", "",
-             "| setting | top-1 | relative | OU activations gain | crossbars gain | energy gain | valid and exact | wall s |",
-             "|---|---:|---:|---:|---:|---:|---|---:|"]
-    lines += [f"| {r['setting']} | {r['top1']:.3f} | {r['relative']:.3f} | {r['gain']['ou_activations']:.2f}x | "
+             "| setting | hardware | top-1 | relative | L1 error | OU activations gain | crossbars gain | energy gain | valid and exact | wall s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+    lines += [f"| {r['setting']} | {r['hardware']} | {r['top1']:.3f} | {r['relative']:.3f} | {r['l1']} | {r['gain']['ou_activations']:.2f}x | "
               f"{r['gain']['crossbars']:.2f}x | {r['gain']['energy']:.2f}x | {r['valid'] and r['exact']} | "
               f"{r['wall_time']:.1f} |" for r in rows]
     (ROOT / "experiments" / "results" / "pipeline_accuracy.md").write_text("\n".join(lines) + "\n")

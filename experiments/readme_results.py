@@ -65,7 +65,7 @@ SECTIONS = [
             ["layer", "schedule", "fast / ref", "tiled / ref (target 3)",
              "serial / (cycles x slices x ref) (target 2)", "exact"]),
     Section("Whole-network pipelines: accuracy next to gains (ResNet-20)", "experiments/pipeline_accuracy.py",
-            "pipeline_accuracy.md", None, ["setting", "top-1", "relative", "OU activations gain", "crossbars gain",
+            "pipeline_accuracy.md", None, ["setting", "hardware", "top-1", "L1 error", "OU activations gain", "crossbars gain",
                                            "energy gain"]),
     Section("Engines on classical benchmarks: 2D bin packing", "experiments/bp2d_classic.py", "pattern/bp2d.md",
             "## `heuristic`", ["class", "n", "bins", "lower bound", "published", "rectpack", "at bks"],

@@ -80,10 +80,14 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("map", help="map a whole network (model file or instance directory) through a pipeline")
     p.add_argument("source", help="model file (.th/.pt/.tflite/.h5) or instance directory / index")
-    p.add_argument("--pipeline", default="full", help="preset (orc, bitslice, full, pattern, reuse) or stage list")
+    p.add_argument("--pipeline", default="full", help="preset (orc, bitslice, full, pattern, reuse, prap) or stage list")
     p.add_argument("--sparsity", type=float, default=0.8, help="magnitude pruning when importing a model file")
     p.add_argument("--method", action="append", default=[], metavar="STAGE=METHOD",
                    help="method of a stage, e.g. group=multistart (defaults: mapopt.pipeline.DEFAULT_METHODS)")
+    p.add_argument("--param", action="append", default=[], metavar="STAGE.KEY=VALUE",
+                   help="parameter of a stage's method, e.g. reuse.theta=0.5 (repeatable)")
+    p.add_argument("--preset", help="hardware preset for every stage (default: the last stage's: orc, bitslice, "
+                                    "pattern or reuse)")
     p.add_argument("--time-limit", type=float, default=None, help="seconds per stage and layer")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1)
@@ -260,7 +264,13 @@ def _map(args) -> int:
         if not sep:
             raise MapoptError(f"--method expects STAGE=METHOD, got {item!r}")
         methods[stage] = name
-    pipe = parse(args.pipeline, methods, args.time_limit, args.seed)
+    params: dict = {}
+    for key, value in _params(args.param).items():
+        stage, dot, name = key.partition(".")
+        if not dot or not name:
+            raise MapoptError(f"--param expects STAGE.KEY=VALUE, got {key!r}")
+        params.setdefault(stage, {})[name] = value
+    pipe = parse(args.pipeline, methods, args.time_limit, args.seed, params, args.preset)
     with tempfile.TemporaryDirectory() as tmp, cluster(args.backend):
         report = map_network(args.source, pipe, args.sparsity, args.jobs, args.backend, tmp, args.save)
     if args.out:

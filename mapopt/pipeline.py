@@ -2,40 +2,47 @@
 
 A pipeline is a preset name or a comma-separated list of stages:
 
+- ``reuse``: reuse clustering of the layer's row blocks on the magnitude-pruned layer (PRAP-PIM's
+  sparsity and weight-pattern repetition together). It must come first: it decides which columns
+  are stored (its leaders), and later stages arrange those stored columns in place of the layer;
+  their mapping is then read out through the followers (:func:`~.reuse_clustering.problem.fan_out`);
 - ``group``: filter ordering (its groups and compact ORC mapping);
 - ``pack``: bit-slice packing, with the groups of an earlier ``group`` stage if there is one;
 - ``pattern``: pattern pruning and block placement (replaces magnitude pruning); layers without
-  R x S kernels (linear, 1x1 conv) keep the conventional mapping;
-- ``reuse``: reuse clustering of the layer's row blocks, on the magnitude-pruned layer (sparsity and
-  weight-pattern repetition together, as PRAP-PIM); it does not follow ``group`` or ``pack``, whose
-  column groups and packed rows would split the row blocks whose columns it shares.
+  R x S kernels (linear, 1x1 conv) keep the conventional mapping.
 
 Magnitude pruning happens at import (``sparsity``). The last stage's mapping is the layer's
 mapping; the simulator validates it bit-exactly against the approximation the stage declares.
-Presets: ``orc`` = group; ``bitslice`` = group,pack; ``full`` = group,pack; ``pattern``; ``reuse``.
+Presets: ``orc`` = group; ``bitslice`` = group,pack; ``full`` = group,pack; ``pattern``; ``reuse``;
+``prap`` = reuse,group,pack (row compression of reuse's stored columns).
 Every layer is compared with the conventional mapping (dense) of the same layer and hardware.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from joblib import Parallel, delayed, parallel_config
 
 from .bench.runner import check_backend
 from .errors import MapoptError
+from .hardware import PRESETS as HARDWARE_PRESETS
+from .hardware import preset
 from .instance import Instance, instance_files, read_instance
+from .layer import Layer
 from .layout import conventional_mapping
 from .mapping import save_mapping
 from .problems.pattern_placement.problem import applies_to as pattern_applies_to
+from .problems.reuse_clustering.problem import fan_out
+from .sim import simulate
 from .sim.cost import cost as mapping_cost
 from .solve import solve
 
 STAGES = ("group", "pack", "pattern", "reuse")
 PRESETS = {"orc": ("group",), "bitslice": ("group", "pack"), "full": ("group", "pack"), "pattern": ("pattern",),
-           "reuse": ("reuse",)}
+           "reuse": ("reuse",), "prap": ("reuse", "group", "pack")}
 #: default method per stage: fast heuristics, so a whole network maps in seconds (override per stage)
 DEFAULT_METHODS = {"group": "local-search", "pack": "heuristic", "pattern": "auto", "reuse": "fasterpam"}
 #: hardware preset each pipeline maps onto (its last stage decides)
@@ -46,31 +53,41 @@ PROBLEM = {"group": "filter-ordering", "pack": "bitslice-packing", "pattern": "p
 
 @dataclass(frozen=True)
 class Pipeline:
-    """Stages in order, the method each stage uses, and a time limit per stage and layer."""
+    """Stages in order, the method and parameters of each stage, a time limit per stage and layer, and the
+    hardware preset (by default the last stage's)."""
 
     stages: tuple[str, ...]
     methods: dict
     time_limit: float | None = None
     seed: int = 0
+    params: dict = field(default_factory=dict)
+    preset: str | None = None
 
     @property
     def hardware(self) -> str:
-        return HARDWARE[self.stages[-1]]
+        return self.preset or HARDWARE[self.stages[-1]]
 
 
-def parse(spec: str, methods: dict | None = None, time_limit: float | None = None, seed: int = 0) -> Pipeline:
-    """A pipeline from a preset name or ``stage,stage,...``; unknown stages are a one-line error."""
+def parse(spec: str, methods: dict | None = None, time_limit: float | None = None, seed: int = 0,
+          params: dict | None = None, hardware: str | None = None) -> Pipeline:
+    """A pipeline from a preset name or ``stage,stage,...``, with per-stage `methods` and `params`
+    (``{stage: {key: value}}``); unknown stages or presets are a one-line error."""
     stages = PRESETS.get(spec) or tuple(s.strip() for s in spec.split(",") if s.strip())
     bad = [s for s in stages if s not in STAGES]
     if bad or not stages:
         raise MapoptError(f"unknown pipeline {spec!r}: use a preset ({', '.join(PRESETS)}) or stages from {STAGES}")
     if "pattern" in stages and len(stages) > 1:
         raise MapoptError("the pattern stage prunes and places on its own; use it alone")
-    if "reuse" in stages and len(stages) > 1:
-        raise MapoptError("the reuse stage shares columns within its own row blocks, which grouping and packing "
-                          "would cut apart; use it alone (it composes with magnitude pruning at import)")
+    if "reuse" in stages[1:]:
+        raise MapoptError("the reuse stage must come first: it picks the stored columns that group and pack arrange")
+    for what, given in (("--method", methods or {}), ("--param", params or {})):
+        stray = sorted(set(given) - set(stages))
+        if stray:
+            raise MapoptError(f"{what} names stage {stray[0]!r}, which pipeline {spec!r} lacks (stages: {', '.join(stages)})")
+    if hardware is not None and hardware not in HARDWARE_PRESETS:
+        raise MapoptError(f"unknown hardware preset {hardware!r}; choose from {', '.join(HARDWARE_PRESETS)}")
     chosen = {s: (methods or {}).get(s, DEFAULT_METHODS[s]) for s in stages}
-    return Pipeline(stages, chosen, time_limit, seed)
+    return Pipeline(stages, chosen, time_limit, seed, dict(params or {}), hardware)
 
 
 def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
@@ -78,20 +95,27 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
     With `save` (a directory) the layer's mapping is written there as ``<layer>.npz`` for re-validation."""
     start = time.perf_counter()
     stages, params = [], {}
-    result = None
+    result, work, reuse = None, inst, None
     for stage in pipe.stages:
         if stage == "pack" and "group" in pipe.stages:
             params = {"grouping": result.solution["groups"]}
         problem, method = PROBLEM[stage], pipe.methods[stage]
         if stage == "pattern" and not pattern_applies_to(inst.layer):
             problem, method = "baseline", "dense"  # linear and 1x1 layers keep the conventional mapping
-        result = solve(inst, problem, method, pipe.time_limit, pipe.seed, **params)
+        result = solve(work, problem, method, pipe.time_limit, pipe.seed, **pipe.params.get(stage, {}), **params)
         stages.append({"stage": stage, "problem": problem, "method": result.method,
                        "objective": result.objective, "bound": result.bound, "gap": result.gap,
                        "status": result.status.value, "wall_time": round(result.wall_time, 4)})
         params = {}
+        if stage == "reuse":  # later stages arrange the stored leader columns in place of the layer
+            reuse = result
+            work = Instance(Layer.from_matrix(result.solution["fanout"].stored, f"{inst.name}:stored",
+                                              inst.layer.weight_bits), inst.spec)
+    mapping, rep = result.mapping, result.report
+    if reuse is not result and reuse is not None:
+        mapping = fan_out(mapping, reuse.solution["fanout"], inst.layer.n_outputs, reuse.mapping.reference)
+        rep = simulate(mapping, inst.layer, seed=pipe.seed)
     base = mapping_cost(conventional_mapping(inst.layer.matrix, inst.spec, "grid"))  # the dense baseline's cost
-    rep = result.report
     cost = rep.cost.to_dict() if rep.cost else {}
     return {
         "name": inst.name, "shape": list(inst.layer.shape), "valid": rep.valid, "exact": rep.exact,
@@ -105,14 +129,12 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
                  "crossbars": base.crossbars / max(1, cost.get("crossbars") or 1),
                  "energy": base.energy_pj["total"] / max(1e-12, (cost.get("energy_pj") or {}).get("total", 1e-12))},
         "stages": stages, "wall_time": round(time.perf_counter() - start, 4),
-        "mapping": str(save_mapping(save / f"{inst.name}.npz", result.mapping)) if save is not None else None,
+        "mapping": str(save_mapping(save / f"{inst.name}.npz", mapping)) if save is not None else None,
     }
 
 
 def _map_file(path: str, pipe: Pipeline, save: Path | None) -> dict:
     inst = read_instance(path)
-    from .hardware import preset
-
     return map_layer(Instance(inst.layer, preset(pipe.hardware, weight_bits=inst.spec.weight_bits), inst.params,
                               inst.provenance), pipe, save)
 
@@ -143,7 +165,7 @@ def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs:
     gains = {"ou_activations": dense["ou_activations"] / max(1, totals["ou_activations"]),
              "crossbars": dense["crossbars"] / max(1, totals["crossbars"]),
              "energy": dense["energy_pj"] / max(1e-12, totals["energy_pj"])}
-    return {"pipeline": list(pipe.stages), "methods": pipe.methods, "hardware": pipe.hardware,
+    return {"pipeline": list(pipe.stages), "methods": pipe.methods, "params": pipe.params, "hardware": pipe.hardware,
             "layers": layers, "totals": totals, "dense": dense, "gain": gains,
             "valid": all(layer["valid"] for layer in layers), "exact": all(layer["exact"] for layer in layers),
             "wall_time": round(time.perf_counter() - start, 3)}

@@ -20,10 +20,20 @@ INSTANCES = ROOT / "instances" / "synthetic"
 
 @pytest.mark.parametrize("spec, match", [("group,warp", "unknown pipeline"), ("", "unknown pipeline"),
                                          ("pattern,pack", "use it alone"),
-                                         ("group,reuse", "use it alone")])
+                                         ("group,reuse", "must come first"), ("reuse,pattern", "use it alone")])
 def test_bad_pipelines_are_one_line_errors(spec, match):
     with pytest.raises(MapoptError, match=match):
         parse(spec)
+
+
+def test_stage_options_must_name_stages_of_the_pipeline_and_presets_must_exist():
+    with pytest.raises(MapoptError, match="lacks"):
+        parse("full", {"reuse": "identical"})
+    with pytest.raises(MapoptError, match="lacks"):
+        parse("full", params={"reuse": {"theta": 0.5}})
+    with pytest.raises(MapoptError, match="unknown hardware preset"):
+        parse("reuse", hardware="warp")
+    assert parse("reuse", hardware="orc").hardware == "orc" and parse("prap").hardware == "bitslice"
 
 
 def test_a_stage_method_can_be_overridden_and_others_keep_their_defaults():
@@ -31,7 +41,7 @@ def test_a_stage_method_can_be_overridden_and_others_keep_their_defaults():
     assert pipe.stages == ("group", "pack") and pipe.methods == {"group": "matching", "pack": "heuristic"}
 
 
-@pytest.mark.parametrize("spec", ["full", "reuse", "pattern"])
+@pytest.mark.parametrize("spec", ["full", "reuse", "pattern", "prap", "reuse,group"])
 def test_saved_mappings_revalidate_with_the_reported_costs(tmp_path, spec):
     report = map_network(INSTANCES, parse(spec), save=tmp_path)
     assert report["valid"] and report["exact"] and len(report["layers"]) == 6
@@ -58,6 +68,32 @@ def test_pack_after_group_is_no_worse_than_group_alone_on_the_same_hardware():
     assert full["totals"]["ou_activations"] <= natural["totals"]["ou_activations"]
 
 
+def test_stages_after_reuse_arrange_its_stored_leaders_and_keep_its_approximation():
+    report = map_network(INSTANCES, parse("prap"))
+    assert report["valid"] and report["exact"]
+    for layer in report["layers"]:
+        reuse, group, pack = layer["stages"]
+        # the declared approximation is reuse's: its L1 error is what the simulator measures on the layer
+        assert layer["error"]["l1"] == reuse["objective"] > 0
+        # group and pack arranged the stored leaders; reading them out through the followers adds no activation
+        assert layer["ou_activations"] == pack["objective"] and group["bound"] <= group["objective"]
+
+
+def test_lossless_reuse_composes_into_a_mapping_of_the_layer_itself():
+    report = map_network(INSTANCES, parse("prap", {"reuse": "identical"}))
+    assert report["valid"] and report["exact"]
+    assert all(layer["error"]["l1"] == 0 for layer in report["layers"])
+
+
+def test_stage_parameters_reach_the_stage_and_the_report():
+    full = map_network(INSTANCES, parse("reuse,group", params={"reuse": {"theta": 1.0}}))
+    assert full["params"] == {"reuse": {"theta": 1.0}} and full["valid"] and full["exact"]
+    assert all(layer["error"]["l1"] == 0 for layer in full["layers"])  # every sub-vector leads itself
+    # followers that read a leader negated or shifted: the fan-out folds the scale into shift and sign
+    scaled = map_network(INSTANCES, parse("prap", params={"reuse": {"scales": "shift", "centers": "median"}}))
+    assert scaled["valid"] and scaled["exact"]
+
+
 def test_cli_map_prints_layers_and_totals(tmp_path):
     out = subprocess.run([sys.executable, "-m", "mapopt.cli", "map", str(INSTANCES), "--pipeline", "orc",
                           "--method", "group=matching", "--json", "--save", str(tmp_path / "maps")],
@@ -69,3 +105,11 @@ def test_cli_map_prints_layers_and_totals(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "mapopt.cli", "map", str(INSTANCES), "--pipeline", "warp"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
+    out = subprocess.run([sys.executable, "-m", "mapopt.cli", "map", str(INSTANCES), "--pipeline", "reuse",
+                          "--param", "reuse.theta=0.5", "--preset", "orc", "--json"],
+                         capture_output=True, text=True, check=True)
+    report = json.loads(out.stdout)
+    assert report["hardware"] == "orc" and report["params"] == {"reuse": {"theta": 0.5}} and report["valid"]
+    bad = subprocess.run([sys.executable, "-m", "mapopt.cli", "map", str(INSTANCES), "--param", "theta=0.5"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "STAGE.KEY=VALUE" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

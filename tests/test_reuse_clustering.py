@@ -108,3 +108,24 @@ def test_shift_scales_and_global_allocation_never_cost_more():
     assert shifted.objective <= plain.objective
     glob = solve(inst, PROBLEM, "fasterpam", theta=0.25, allocation="global")
     assert glob.report.valid and glob.solution["leaders"] <= plain.solution["leaders"] + 0
+
+
+def test_fanout_reads_leaders_scaled_and_a_stored_layers_mapping_fans_out_exactly():
+    from mapopt.layout import compact_mapping
+    from mapopt.problems.reuse_clustering.problem import fan_out
+    from mapopt.sim import simulate
+
+    w = layer(n=16, m=6, sparsity=0.3)
+    w_int = w.matrix.copy()
+    w_int[:, 4], w_int[:, 5] = -4 * np.clip(w_int[:, 0], -7, 7), 8 * np.clip(w_int[:, 0], -7, 7)
+    w_int[:, 0] = np.clip(w_int[:, 0], -7, 7)
+    inst = Instance(Layer.from_matrix(w_int), preset("bitslice"))
+    r = solve(inst, PROBLEM, "fasterpam", theta=0.5, scales="shift")
+    fan = r.solution["fanout"]
+    assert set(fan.followers[:, 2].tolist()) >= {-4, 8}  # the scaled copies follow their leader
+    assert fan.stored.shape == (16, r.solution["leaders"])
+    stored = Layer.from_matrix(fan.stored)
+    groups = [np.arange(j, min(j + 2, fan.stored.shape[1])) for j in range(0, fan.stored.shape[1], 2)]
+    mapping = fan_out(compact_mapping(stored.matrix, inst.spec, groups), fan, 6, r.mapping.reference)
+    rep = simulate(mapping, inst.layer)
+    assert rep.exact and rep.error["l1"] == r.objective

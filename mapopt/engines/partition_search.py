@@ -31,7 +31,8 @@ def sort_by_support(hg: Hypergraph) -> np.ndarray:
 
 def greedy(hg: Hypergraph) -> np.ndarray:
     """Seed-and-grow: seed each block with the free vertex keeping most rows, then add the vertex that
-    raises the block's OU slots (then rows) least."""
+    raises the block's OU slots (then rows) least. A candidate's added rows are its own rows less those
+    it shares with the block, counted on the block's kept rows only (so a step costs kept rows x candidates)."""
     dense = hg.pins.toarray().astype(bool)
     onehot = bucket_weights(hg)
     vrows = hg.vertex_rows()
@@ -44,8 +45,9 @@ def greedy(hg: Hypergraph) -> np.ndarray:
         free[seed] = False
         while len(members) < hg.g and free.any():
             cand = np.flatnonzero(free)
-            rows_now = onehot @ kept
-            added = onehot @ (dense[:, cand] & ~kept[:, None])
+            rows = np.flatnonzero(kept)
+            rows_now = onehot[:, rows].sum(axis=1)
+            added = vrows[:, cand] - onehot[:, rows] @ dense[np.ix_(rows, cand)]
             score = np.ceil((rows_now[:, None] + added) / hg.h).sum(axis=0) * big + added.sum(axis=0)
             pick = int(cand[np.argmin(score)])
             members.append(pick)
@@ -140,19 +142,29 @@ class SwapSearch:
 
 
 def local_search(hg: Hypergraph, block: np.ndarray, seed: int = 0, time_limit: float | None = None) -> np.ndarray:
-    """Best-swap descent over block pairs in random order until no swap improves (or time runs out)."""
+    """Best-swap descent over block pairs in random order until no swap improves (or time runs out).
+    A pair found without an improving swap is skipped until one of its blocks changes (its best swap
+    is the same), which changes no step of the descent."""
     state = SwapSearch(hg, block)
     rng = np.random.default_rng(seed)
     deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
     pairs = np.array([(a, c) for a in range(state.G) for c in range(a + 1, state.G)]).reshape(-1, 2)
-    improved = True
+    changed = np.zeros(state.G, dtype=np.int64)  # step of each block's last change
+    checked = np.full((state.G, state.G), -1, dtype=np.int64)  # step a pair was last found not improving
+    step, improved = 0, True
     while improved and time.perf_counter() < deadline:
         improved = False
         for a, c in pairs[rng.permutation(len(pairs))]:
+            if checked[a, c] >= max(changed[a], changed[c]):
+                continue
             delta, i, k = state.best_swap(a, c)
+            step += 1
             if delta < 0:
                 state.apply(a, c, i, k)
+                changed[a] = changed[c] = step
                 improved = True
+            else:
+                checked[a, c] = step
             if time.perf_counter() >= deadline:
                 break
     return state.block()

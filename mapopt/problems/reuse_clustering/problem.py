@@ -10,13 +10,14 @@ pruned to zero. The mapping computes the approximated matrix exactly and declare
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ...errors import SolverError
 from ...instance import Instance
 from ...layout import Block, crossbar_sets, place_blocks
+from ...mapping import Mapping
 from ...result import SolveResult, Status
 
 SCALES = {"one": (1,), "sign": (1, -1), "shift": (1, -1, 2, -2, 4, -4, 8, -8)}
@@ -45,6 +46,42 @@ class Clustering:
     def stored(self, block: RowBlock) -> np.ndarray:
         """The vector stored for each output label (outputs x rows)."""
         return block.vectors if self.centers is None else self.centers
+
+
+@dataclass(frozen=True, eq=False)
+class Fanout:
+    """What a reuse mapping stores, as a layer of its own: `stored` (inputs x leaders), each leader's
+    vector in its block's rows, and `followers` rows ``(leader, output, scale)``: the outputs that read
+    each leader's partial sums. Later pipeline stages arrange `stored` in place of the layer."""
+
+    stored: np.ndarray
+    followers: np.ndarray
+
+
+def fanout(blocks: list[RowBlock], clusterings: list[Clustering], n_inputs: int) -> Fanout:
+    """The stored leader vectors of all blocks and who reads them (pruned outputs read nothing)."""
+    columns, followers = [], []
+    for block, cl in zip(blocks, clusterings):
+        stored = cl.stored(block)
+        for lead in np.unique(cl.leader[cl.leader >= 0]):
+            column = np.zeros(n_inputs, dtype=np.int64)
+            column[block.rows] = stored[lead]
+            followers += [(len(columns), o, cl.scale[o]) for o in np.flatnonzero(cl.leader == lead)]
+            columns.append(column)
+    stored = np.column_stack(columns) if columns else np.zeros((n_inputs, 0), dtype=np.int64)
+    return Fanout(stored, np.array(followers, dtype=np.int64).reshape(-1, 3))
+
+
+def fan_out(mapping: Mapping, fan: Fanout, n_outputs: int, reference: np.ndarray) -> Mapping:
+    """A mapping of the stored leaders (outputs = leader columns) as a mapping of the layer: every target of
+    leader ``j`` becomes one target per follower, its scale folded into shift and sign; declares `reference`."""
+    by_leader = [fan.followers[fan.followers[:, 0] == j] for j in range(fan.stored.shape[1])]
+    placements = []
+    for p in mapping.placements:
+        targets = [(col, o, shift + int(math.log2(abs(a))), sign * int(np.sign(a)))
+                   for col, lead, shift, sign in p.targets for _, o, a in by_leader[lead]]
+        placements.append(replace(p, targets=np.array(targets, dtype=np.int64).reshape(-1, 4)))
+    return mapping.replace(n_outputs=n_outputs, placements=tuple(placements), reference=reference)
 
 
 def row_blocks(matrix: np.ndarray, h: int) -> list[RowBlock]:
@@ -205,4 +242,5 @@ def make_result(inst: Instance, blocks: list[RowBlock], clusterings: list[Cluste
     return SolveResult(error, bound, Status.OPTIMAL if bound >= error else status, method, mapping,
                        solution={"leaders": leaders, "sub_vectors": outputs,
                                  "reuse": 1 - leaders / max(outputs, 1),
-                                 "pruned": sum(int((cl.leader < 0).sum()) for cl in clusterings), **solution})
+                                 "pruned": sum(int((cl.leader < 0).sum()) for cl in clusterings),
+                                 "fanout": fanout(blocks, clusterings, len(matrix)), **solution})
