@@ -37,7 +37,8 @@ class Section:
 SECTIONS = [
     Section("Seed reproductions: each paper's headline beside ours", "experiments/seed_reproductions.py",
             "seeds.md", "## Headline numbers",
-            ["seed", "figure", "paper", "paper's baseline", "resnet20", "resnet44", "resnet20 shuffled"]),
+            ["seed", "figure", "paper", "paper's baseline", "resnet20", "resnet44", "resnet20 shuffled"],
+            figures=["seeds.png"]),
     Section("Heuristic vs exact: where the exact methods stop proving optimality", "experiments/exact_study.py --quick --time-limit 60 --out experiments/results/study60",
             "study60/study.md", "## Where the exact methods stop proving optimality",
             ["problem", "family", "exact method", "largest size proven", "its time s",

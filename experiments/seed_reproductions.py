@@ -2,7 +2,8 @@
 
 Run: ``python experiments/seed_reproductions.py [--networks resnet20 resnet32 resnet44]``.
 
-Writes ``experiments/results/seeds.md`` (the tables), ``results/seeds/seeds.json`` (network totals
+Writes ``experiments/results/seeds.md`` (the tables), ``experiments/results/seeds.png`` (each
+headline against the paper's number), ``results/seeds/seeds.json`` (network totals
 and the derived ratios) and ``results/seeds/runs.jsonl`` (one ``solve`` per line; resumable: a rerun
 computes only what is missing, delete the file to recompute everything).
 
@@ -493,6 +494,7 @@ def markdown(t: dict, m: dict, networks: list[str], seconds: float) -> str:
              "as the paper counts; elsewhere the simulator's total).", "",
              "## Headline numbers", ""]
     lines += headline_table(m, networks)
+    lines += ["", "![headlines against the papers](seeds.png)"]
     lines += ["", "## Sources and differences", ""]
     for seed, p in PAPERS.items():
         lines += [f"### {seed}: {p['paper']}", "", f"- Numbers from `{p['source']}`.",
@@ -508,6 +510,45 @@ def markdown(t: dict, m: dict, networks: list[str], seconds: float) -> str:
         lines += ["", f"### {title}", ""]
         lines += study_table(t, names, networks)
     return "\n".join(lines) + "\n"
+
+
+# (metric key, panel title, the paper's number or range, None where the paper gives none)
+FIGURE = [
+    ("000 ACR", "000: array compression", (3.27, 4.26)),
+    ("001 xbar unpruned k2", "001: crossbar reduction (k = 2)", (2.1, 8.7)),
+    ("002 ADC energy", "002: ADC energy, 1/3-bit packing", None),
+    ("003 kernel-grouped cells", "003: area (cells)", (4.16, 5.20)),
+    ("003 kernel-grouped energy", "003: energy", (1.98, 2.15)),
+    ("003 kernel-grouped OU", "003: speed-up (OU activations)", (1.15, 1.35)),
+    ("004 prap-topnorm-0.5 OU vs identical", "004: performance vs identical reuse", (1.64, 1.64)),
+    ("004 prap-topnorm-0.5 energy vs identical", "004: energy vs identical reuse", (1.51, 1.51)),
+]
+
+
+def figure(m: dict, networks: list[str], path: Path) -> None:
+    """One panel per headline: our ratio per network (original and shuffled) against the paper's band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7))
+    x = np.arange(len(networks))
+    for ax, (key, title, paper) in zip(axes.ravel(), FIGURE):
+        for k, control in enumerate(CONTROLS):
+            ours = [m[(n, control)].get(key) for n in networks]
+            ax.bar(x + (k - 0.5) * 0.38, [np.nan if v is None else v for v in ours], 0.38, label=control, zorder=2)
+        if paper is not None:
+            ax.axhspan(paper[0], paper[1], color="0.8", label="paper", zorder=0)
+            ax.axhline(paper[0], color="0.3", lw=1, zorder=3)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks(x, networks, fontsize=8)
+        ax.set_ylabel("x (higher is better)")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("Seed headlines: mapopt on CIFAR-10 ResNets (bars) against the paper's number (grey band)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def jsonable(t: dict, m: dict) -> dict:
@@ -533,7 +574,9 @@ def main(argv: list[str] | None = None) -> None:
     seconds = sum(x["solve_s"] for x in t.values())
     MD.write_text(markdown(t, m, args.networks, seconds))
     (OUT / "seeds.json").write_text(json.dumps(jsonable(t, m), indent=1) + "\n")
-    print(f"wrote {MD.relative_to(ROOT)} and {(OUT / 'seeds.json').relative_to(ROOT)}", file=sys.stderr)
+    figure(m, args.networks, MD.with_suffix(".png"))
+    print(f"wrote {MD.relative_to(ROOT)}, {MD.with_suffix('.png').relative_to(ROOT)} and "
+          f"{(OUT / 'seeds.json').relative_to(ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
