@@ -1,13 +1,30 @@
-"""A hard deadline for solvers that overrun their own time limit (HiGHS can: ERGO-Code/HiGHS#885)."""
+"""Deadlines: the time left of an optional limit, shared by every method that splits one, and a hard
+deadline for solvers that overrun their own time limit (HiGHS can: ERGO-Code/HiGHS#885)."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import time
 from collections.abc import Callable
 from typing import Any
 
 #: seconds a solver may run past its own limit before it is killed
 GRACE = 2.0
+
+
+def deadline_of(time_limit: float | None) -> float | None:
+    """The ``perf_counter`` time `time_limit` seconds from now (None: no limit)."""
+    return None if time_limit is None else time.perf_counter() + max(0.0, float(time_limit))
+
+
+def time_left(deadline: float | None, floor: float = 0.0) -> float | None:
+    """Seconds until `deadline`, at least `floor` (None: no limit)."""
+    return None if deadline is None else max(floor, deadline - time.perf_counter())
+
+
+def expired(deadline: float | None) -> bool:
+    """Whether `deadline` has passed (never without a limit)."""
+    return deadline is not None and time.perf_counter() >= deadline
 
 
 def call_with_deadline(fn: Callable[..., Any], timeout: float | None, *args: Any) -> tuple[bool, Any]:

@@ -72,7 +72,6 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,6 +79,7 @@ import scipy.sparse as sp
 
 from ..errors import SolverError
 from ..result import Status
+from .deadline import deadline_of, expired, time_left
 
 log = logging.getLogger(__name__)
 
@@ -166,18 +166,6 @@ def _big(D: np.ndarray):
 def _tol(D: np.ndarray, value: float) -> float:
     """Improvement threshold: exact for integer costs, relative for floats (stops cycling on rounding)."""
     return 0.0 if _integral(D) else 1e-10 * max(1.0, abs(value))
-
-
-def _deadline(time_limit: float | None) -> float | None:
-    return None if time_limit is None else time.perf_counter() + max(0.0, float(time_limit))
-
-
-def _left(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.perf_counter())
-
-
-def _expired(deadline: float | None) -> bool:
-    return deadline is not None and time.perf_counter() >= deadline
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
@@ -338,7 +326,7 @@ def _swap_search(D: np.ndarray, centers, f: np.ndarray | None, seed: int, max_it
     bmax = max(8, min(m, _BLOCK_ELEMENTS // n))
     block, pos, since, evaluated = min(32, bmax), 0, 0, 0
     obj = st.objective()
-    while since < m and evaluated < max_iter * m and not _expired(deadline):
+    while since < m and evaluated < max_iter * m and not expired(deadline):
         S = st.members()
         loss = st.removal_loss(S)
         if f is not None and len(st.centers) > 1:
@@ -412,7 +400,7 @@ def fasterpam(D, p: int | None, init="greedy", seed: int = 0, max_iter: int = 10
     """
     D, p, f = check_costs(D, p, f)
     start = _init_centers(D, p, f, init, seed)
-    centers = _swap_search(D, start, f, seed, max_iter, _deadline(time_limit))
+    centers = _swap_search(D, start, f, seed, max_iter, deadline_of(time_limit))
     return _result(D, centers, f, _cheap_bound(D, p, f, centers))
 
 
@@ -521,7 +509,7 @@ def _lagrangian(D: np.ndarray, p: int | None, f: np.ndarray | None, upper: float
             if obj < best_obj:
                 best_obj, best_set = obj, np.sort(opened)
                 ub = min(ub, float(obj))
-        if _round_bound(D, best_L) >= ub - _tol(D, ub) or mu < 1e-4 or _expired(deadline):
+        if _round_bound(D, best_L) >= ub - _tol(D, ub) or mu < 1e-4 or expired(deadline):
             break
         covered = (Df[:, opened] < lam[:, None]).sum(axis=1) if len(opened) else np.zeros(n)
         g = 1.0 - covered
@@ -546,7 +534,7 @@ def lagrangian_bound(D, p: int | None, upper: float | None = None, max_iter: int
     value; default: greedy plus FasterPAM) sets the step size.
     """
     D, p, f = check_costs(D, p, f)
-    deadline = _deadline(time_limit)
+    deadline = deadline_of(time_limit)
     start = None
     if upper is None:
         start = _swap_search(D, _greedy(D, p, f), f, 0, 100, deadline)
@@ -688,7 +676,7 @@ def _probe(D: np.ndarray, p: int | None, f: np.ndarray | None, allowed: np.ndarr
     for c in np.argsort(-penalty, kind="stable"):
         if must0[c]:
             continue
-        if _expired(deadline) or failures >= PROBE_PATIENCE:
+        if expired(deadline) or failures >= PROBE_PATIENCE:
             break
         must, never = must0.copy(), never0.copy()
         if in_set[c]:
@@ -798,15 +786,15 @@ def _exact(D: np.ndarray, p: int | None, f: np.ndarray | None, backend: str, tim
     """Exact solve: a start, the Lagrangian bound and reduction, then `backend` on the sparsified model
     of the cheaper solutions, widening lists until the answer is proven or time runs out. With
     `max_entries`, a model larger than that is not solved (the start and the bound are returned)."""
-    deadline = _deadline(time_limit)
+    deadline = deadline_of(time_limit)
     if hint is None:
         hint = _swap_search(D, _greedy(D, p, f), f, seed, 100, deadline)
     else:
         hint = _init_centers(D, p, f, hint, seed)
     best, best_obj = np.sort(hint), evaluate(D, hint, f)[1]
     if dual is None:
-        left = _left(deadline)
-        dual = _lagrangian(D, p, f, best_obj, best, DUAL_ITER, _deadline(None if left is None else 0.2 * left))
+        left = time_left(deadline)
+        dual = _lagrangian(D, p, f, best_obj, best, DUAL_ITER, deadline_of(None if left is None else 0.2 * left))
         if dual.best_set is not None and best_obj > dual.bound + _tol(D, best_obj):
             # the dual's open set, improved by swaps, often beats the start (a better cut-off for the reduction)
             other = _swap_search(D, dual.best_set, f, seed, 100, deadline)
@@ -822,8 +810,8 @@ def _exact(D: np.ndarray, p: int | None, f: np.ndarray | None, backend: str, tim
         return _result(D, best, f, max(bound, float(upper)) if best_obj > bound + tol else bound, tol)
     allowed, fixed = reduced
     if int(allowed.sum()) >= PROBE_MIN_PAIRS:
-        left = _left(deadline)
-        fixed = _probe(D, p, f, allowed, fixed, dual.lam, upper, _deadline(None if left is None else 0.3 * left))
+        left = time_left(deadline)
+        fixed = _probe(D, p, f, allowed, fixed, dual.lam, upper, deadline_of(None if left is None else 0.3 * left))
         allowed &= (fixed != 0)[None, :]
         if not allowed.any(axis=1).all() or (p is not None and ((fixed == 1).sum() > p or (fixed != 0).sum() < p)):
             return _result(D, best, f, max(bound, float(upper)), tol)  # no cheaper solution exists
@@ -831,7 +819,7 @@ def _exact(D: np.ndarray, p: int | None, f: np.ndarray | None, backend: str, tim
     model = _Restricted(D, p, f, D.shape[1] if full else _initial_k(D, best, f, neighbours), allowed, fixed)
     log.debug("%s: reduced to %d pairs, %d free candidates", backend, int(allowed.sum()), int((fixed != 0).sum()))
     while max_entries is None or model.entries <= max_entries:
-        left = _left(deadline)
+        left = time_left(deadline)
         if left is not None and left <= 0:
             break
         if backend == "milp":
@@ -1005,7 +993,7 @@ def _solve(D: np.ndarray, p: int | None, f: np.ndarray | None, method: str, time
            workers: int) -> Medians:
     if method not in METHODS:
         raise SolverError(f"unknown p-median method {method!r}; choose from {', '.join(METHODS)}")
-    deadline = _deadline(time_limit)
+    deadline = deadline_of(time_limit)
     if method == "greedy":
         return greedy(D, p, f=f)
     if method == "alternate":
@@ -1019,8 +1007,8 @@ def _solve(D: np.ndarray, p: int | None, f: np.ndarray | None, method: str, time
     if method == "fasterpam":
         return _result(D, centers, f, _cheap_bound(D, p, f, centers))
     # lagrangian and auto: the dual bound, and the dual's best open set improved by swaps
-    left = _left(deadline)
-    dual = _lagrangian(D, p, f, obj, centers, DUAL_ITER, _deadline(None if left is None else 0.2 * left))
+    left = time_left(deadline)
+    dual = _lagrangian(D, p, f, obj, centers, DUAL_ITER, deadline_of(None if left is None else 0.2 * left))
     bound = max(dual.bound, _round_bound(D, trivial_bound(D, f)))
     if dual.best_set is not None and obj > bound + _tol(D, obj):
         other = _swap_search(D, dual.best_set, f, seed, 100, deadline)
@@ -1028,7 +1016,7 @@ def _solve(D: np.ndarray, p: int | None, f: np.ndarray | None, method: str, time
             centers, obj = other, evaluate(D, other, f)[1]
     if method == "lagrangian" or obj <= bound + _tol(D, obj):
         return _result(D, centers, f, bound)
-    left = _left(deadline)
+    left = time_left(deadline)
     res = _exact(D, p, f, "milp", AUTO_TIME_LIMIT if left is None else left, seed, workers, centers, None, dual,
                  MILP_MAX_ENTRIES)
     if res.status == Status.OPTIMAL or deadline is None:
@@ -1036,7 +1024,7 @@ def _solve(D: np.ndarray, p: int | None, f: np.ndarray | None, method: str, time
     # unproven (time out, or too large for the MILP): FasterPAM from random starts while time remains
     centers, bound = res.centers, res.bound
     for s in range(1, 11):
-        if _expired(deadline):
+        if expired(deadline):
             break
         other = _swap_search(D, _init_centers(D, p, f, "random", seed + s), f, seed + s, 100, deadline)
         if evaluate(D, other, f)[1] < evaluate(D, centers, f)[1]:

@@ -18,7 +18,6 @@ programming problems, including cutting stock problems", Operations Research 38(
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +25,7 @@ from scipy.optimize import linprog
 
 from . import vector_packing as vp
 from .bins import relabel_in_order
+from .deadline import deadline_of, time_left
 
 #: reduced costs at or below this count as non-negative (the LP is optimal)
 EPS = 1e-7
@@ -51,7 +51,7 @@ def column_generation(sizes, capacity, cardinality: int | None = None, time_limi
                       start: np.ndarray | None = None) -> LpPacking:
     """Column generation from the patterns of `start` (default: the heuristic's packing), until a
     packing meets the bound (the static one or the LP's), the LP is solved, or time runs out."""
-    deadline = None if time_limit is None else time.perf_counter() + time_limit
+    deadline = deadline_of(time_limit)
     sizes, capacity, k = vp.check_items(sizes, capacity, cardinality)
     if not len(sizes):
         return LpPacking(np.zeros(0, dtype=np.int64), 0, 0.0, 0)
@@ -66,7 +66,7 @@ def column_generation(sizes, capacity, cardinality: int | None = None, time_limi
         x, duals, z = _master(columns, demand)
         if it % ROUND_EVERY == 0:
             best = _rounded(best, columns, x, of_type, demand, sizes, capacity, k)
-        left = None if deadline is None else deadline - time.perf_counter()
+        left = time_left(deadline)
         if left is not None and left <= 0:
             break
         a, value = _price(duals, types, demand, capacity, k, left)

@@ -9,12 +9,11 @@ Without a time limit every stage has a deterministic budget, so a seed fixes the
 
 from __future__ import annotations
 
-import math
-import time
 
 import numpy as np
 
 from ...engines import partition_search as search
+from ...engines.deadline import deadline_of, expired, time_left
 from ...engines.partition import Hypergraph
 from ...engines.partition_exact import cpsat as cpsat_solve
 from ...engines.partition_exact import milp as milp_solve
@@ -113,10 +112,9 @@ def multistart(hg, time_limit, seed, workers):
 @register("lns")
 def lns(hg, time_limit, seed, workers):
     """Large-neighbourhood search: re-solve three groups at a time exactly with CP-SAT."""
-    start = time.perf_counter()
+    end = deadline_of(time_limit)
     block = best_heuristic(hg, seed, workers, time_limit)
-    left = None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - start))
-    return windows(hg, block, seed, time_limit=left), slot_bound(hg)
+    return windows(hg, block, seed, time_limit=time_left(end)), slot_bound(hg)
 
 
 @register("mtkahypar")
@@ -128,10 +126,9 @@ def mtkahypar(hg, time_limit, seed, workers):
     """
     from ...engines.partition_mtkahypar import mtkahypar_blocks
 
-    start = time.perf_counter()
+    end = deadline_of(time_limit)
     block = mtkahypar_blocks(hg, seed, workers, time_limit, preset="deterministic")
-    left = None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - start))
-    return search.local_search(hg, block, seed, left), slot_bound(hg)
+    return search.local_search(hg, block, seed, time_left(end)), slot_bound(hg)
 
 
 @register("cpsat", exact=True)
@@ -149,9 +146,9 @@ def milp(hg, time_limit, seed, workers):
 @register("auto")
 def auto(hg, time_limit, seed, workers):
     """Multi-start (matching makes g = 2 exact); then CP-SAT up to 32 filters, annealing above."""
-    start = time.perf_counter()
+    end = deadline_of(time_limit)
     block, lb = best_heuristic(hg, seed, workers), slot_bound(hg)
-    left = None if time_limit is None else time_limit - (time.perf_counter() - start)
+    left = time_left(end)
     if hg.cost(block)[0] > lb and (left is None or left > 0.1):
         if hg.n_vertices <= 32:
             res = cpsat_solve(hg, left, seed, workers, hint=block, bound=lb,
@@ -166,11 +163,11 @@ def auto(hg, time_limit, seed, workers):
 
 def _exact(hg: Hypergraph, solver, time_limit, seed: int, workers: int):
     """Run an exact solver from the multi-start hint in the time left; the better grouping and bound."""
-    start, limit = time.perf_counter(), time_limit or DEFAULT_EXACT_SECONDS
+    end = deadline_of(time_limit or DEFAULT_EXACT_SECONDS)
     hint, lb = best_heuristic(hg, seed, workers, time_limit), slot_bound(hg)
     if hg.cost(hint)[0] == lb:
         return hint, lb
-    res = solver(hg, max(0.1, limit - (time.perf_counter() - start)), seed, workers, hint=hint, bound=lb)
+    res = solver(hg, time_left(end, 0.1), seed, workers, hint=hint, bound=lb)
     block = hint if res.block is None or hg.cost(res.block) > hg.cost(hint) else res.block
     return block, max(lb, res.bound)
 
@@ -178,13 +175,12 @@ def _exact(hg: Hypergraph, solver, time_limit, seed: int, workers: int):
 def best_heuristic(hg: Hypergraph, seed: int = 0, workers: int = 1, time_limit: float | None = None) -> np.ndarray:
     """Descent from greedy, sorted, natural, matching (g = 2^t) and random starts; the best. A time limit
     covers the constructions too; each descent gets what is left when it starts."""
-    start = time.perf_counter()
+    end = deadline_of(time_limit)
     starts = [search.greedy(hg), search.sort_by_support(hg), search.natural(hg)]
     if not hg.g & (hg.g - 1) and hg.n_vertices <= 512:
         starts.append(search.recursive_matching(hg))
     starts += [search.random_blocks(hg, seed + i) for i in range(max(2, workers))]
-    left = None if time_limit is None else max(0.05, time_limit - (time.perf_counter() - start))
-    return search.multistart(hg, starts, seed, workers, left)
+    return search.multistart(hg, starts, seed, workers, time_left(end, 0.05))
 
 
 def windows(hg: Hypergraph, block: np.ndarray, seed: int, count: int | None = None, time_limit: float | None = None,
@@ -196,20 +192,18 @@ def windows(hg: Hypergraph, block: np.ndarray, seed: int, count: int | None = No
     """
     rng = np.random.default_rng(seed)
     block = block.copy()
-    deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
+    end = deadline_of(time_limit)
     for _ in range(count if count is not None else 2 * hg.n_blocks):
-        if time.perf_counter() >= deadline or hg.n_blocks < 2:
+        if expired(end) or hg.n_blocks < 2:
             break
         chosen = np.sort(rng.choice(hg.n_blocks, size=min(size, hg.n_blocks), replace=False))
         verts = np.flatnonzero(np.isin(block, chosen))
         sub = _sub_hypergraph(hg, verts)
         local = np.searchsorted(chosen, block[verts])
-        left = None if math.isinf(deadline) else max(0.05, deadline - time.perf_counter())
-        res = cpsat_solve(sub, left, seed, 1, hint=local, work_limit=WINDOW_WORK)
+        res = cpsat_solve(sub, time_left(end, 0.05), seed, 1, hint=local, work_limit=WINDOW_WORK)
         if res.block is not None and sub.cost(res.block) < sub.cost(local):
             block[verts] = chosen[res.block]
-    left = None if math.isinf(deadline) else max(0.05, deadline - time.perf_counter())
-    return search.local_search(hg, block, seed, left)
+    return search.local_search(hg, block, seed, time_left(end, 0.05))
 
 
 def _sub_hypergraph(hg: Hypergraph, verts: np.ndarray) -> Hypergraph:

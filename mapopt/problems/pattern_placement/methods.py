@@ -9,11 +9,11 @@ vector; crossbars, index bits and the kept weight are reported beside it.
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
 from ...engines import packing2d
+from ...engines.deadline import deadline_of, time_left
 from ...engines.partition_exact import cpsat as cpsat_groups
 from ...errors import SolverError
 from ...instance import Instance
@@ -80,12 +80,11 @@ def cpsat(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, n_pa
           removed: float = 0.3, selection: str = "frequency", placement: str = "cpsat") -> SolveResult:
     """Grouped formation with CP-SAT grouping, and CP-SAT placement (add_no_overlap_2d) with its bound.
     The grouping gets two thirds of the time limit, the placement what is left."""
-    limit = time_limit or DEFAULT_EXACT_SECONDS
-    deadline = time.perf_counter() + limit
+    end = deadline_of(time_limit or DEFAULT_EXACT_SECONDS)
     pruned = prune(inst, n_patterns, entries, removed, selection, seed, time_limit)
     blocks = form_blocks(inst, pruned, "grouped", seed, exact_groups=True,
-                         time_limit=max(0.1, 2 / 3 * (deadline - time.perf_counter())))
-    packed = place(inst, blocks, placement, max(0.1, deadline - time.perf_counter()), seed, workers)
+                         time_limit=max(0.1, 2 / 3 * time_left(end)))
+    packed = place(inst, blocks, placement, time_left(end, 0.1), seed, workers)
     return make_result(inst, pruned, blocks, packed, "cpsat", "grouped")
 
 
@@ -94,7 +93,7 @@ def auto(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, n_pat
          removed: float = 0.3, selection: str = "frequency", placement: str = "heuristic") -> SolveResult:
     """Every formation with heuristic placement; the best by (crossbars, OU activations, index bits),
     then CP-SAT placement if crossbars are above their bound and time remains."""
-    start = time.perf_counter()
+    end = deadline_of(time_limit)
     pruned = prune(inst, n_patterns, entries, removed, selection, seed, time_limit)
     best = None
     for name in form.FORMATIONS:
@@ -105,7 +104,7 @@ def auto(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, n_pat
         if best is None or key < best[0]:
             best = (key, name, blocks, packed)
     _, name, blocks, packed = best
-    left = None if time_limit is None else time_limit - (time.perf_counter() - start)
+    left = time_left(end)
     if (placement == "cpsat" or packed.n_bins > packed.bound) and (left is None or left > 0.5):
         exact = place(inst, blocks, "cpsat", left, seed, workers, hint=packed)
         if exact.n_bins <= packed.n_bins:

@@ -15,11 +15,11 @@ measures it from the mapping.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
 from ...engines import pmedian
+from ...engines.deadline import deadline_of, time_left
 from ...errors import SolverError
 from ...instance import Instance
 from ...result import SolveResult, Status
@@ -62,13 +62,13 @@ def _solve_block(block: RowBlock, p: int, scales, how: str, time_limit, seed: in
 def _solve_blocks(blocks: list[RowBlock], theta: float, scales, how: str, time_limit, seed: int):
     """Every block with ``ceil(theta m)`` leaders, sharing the time limit; blocks reached after it
     has passed get FasterPAM (with its bound) instead of an exact solve."""
-    deadline = None if time_limit is None else time.perf_counter() + time_limit
+    end = deadline_of(time_limit)
     out = []
     for i, b in enumerate(blocks):
-        left = None if deadline is None else deadline - time.perf_counter()
+        left = time_left(end)
         late = left is not None and left <= 0 and how in EXACT_HOWS
         out.append(_solve_block(b, math.ceil(theta * len(b.vectors)), scales, "fasterpam" if late else how,
-                                None if left is None else max(left, 0.0) / (len(blocks) - i), seed))
+                                None if left is None else left / (len(blocks) - i), seed))
     return out
 
 
