@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import mapopt, one_line_error
 from mapopt.engines import vector_packing as vp
 from mapopt.engines.vector_packing_lp import column_generation
 from mapopt.errors import InstanceError, SolverError
@@ -25,9 +23,6 @@ from mapopt.problems import methods
 from mapopt.solve import solve
 
 PROBLEM = "bitslice-packing"
-ROOT = Path(__file__).resolve().parents[1]
-
-
 def dense_layer(n: int, m: int, seed: int, sparsity: float = 0.3) -> Layer:
     rng = np.random.default_rng(seed)
     w = np.clip(np.rint(rng.laplace(scale=30, size=(n, m))), -127, 127).astype(np.int64)
@@ -154,14 +149,10 @@ def test_classic_vbp_cli_reaches_the_optimum_of_a_small_instance(tmp_path):
     sizes, cap = [[6, 1], [5, 5], [4, 4], [3, 6], [2, 2], [5, 1]], [10, 10]
     path = tmp_path / "tiny.vbp"
     path.write_text(vbp_text(sizes, cap))
-    out = subprocess.run([sys.executable, "-m", "mapopt.cli", "classic", "vbp", str(path), "--method", "auto",
-                          "--json"], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    res = json.loads(out.stdout)
+    res = json.loads(mapopt("classic", "vbp", path, "--method", "auto", "--json").stdout)
     assert res["bins"] == brute_force_bins(np.array(sizes), np.array(cap), 6) == res["lower_bound"]
     path.write_text("3\n10 10\n")
-    bad = subprocess.run([sys.executable, "-m", "mapopt.cli", "classic", "vbp", str(path)], capture_output=True,
-                         text=True, cwd=ROOT, timeout=120)
-    assert bad.returncode == 2 and "tiny" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert "tiny" in one_line_error(mapopt("classic", "vbp", path, ok=False))
 
 
 @pytest.mark.parametrize("name", ["dsatur", "heuristic"])

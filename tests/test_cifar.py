@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import RESNET20
 from mapopt.layer import Layer, unroll
 from mapopt.models import read_weights
 from mapopt.models.cifar import SAMPLES, matrix_to_weight
@@ -18,8 +17,6 @@ try:
 except ImportError:  # torch is an optional extra; the matrix tests still run
     torch = None
 
-WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights"
-RESNET20 = WEIGHTS / "resnet_cifar10_akamaster" / "resnet20-12fca82f.th"
 # ResNet-20 scores 80.4 % on these 1000 JPEG-recompressed images (91.7 % on the clean test set);
 # JPEG artifacts cost about 10 points (../shared/weights/cifar10_samples/PROVENANCE.md)
 BASELINE_MIN = 0.78

@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import SYNTHETIC, mapopt, one_line_error
 from mapopt.mapping import load_mapping, save_mapping
-
-ROOT = Path(__file__).resolve().parents[1]
-SYNTHETIC = ROOT / "instances" / "synthetic"
-
-
-def mapopt(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    """Run ``python -m mapopt.cli`` as a user would run ``mapopt``."""
-    proc = subprocess.run([sys.executable, "-m", "mapopt.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

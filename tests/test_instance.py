@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from helpers import ROOT, WEIGHTS, real_file
 from strategies import hardware_specs, layers
 
 from mapopt.errors import InstanceError, MapoptError
@@ -19,9 +20,7 @@ from mapopt.instance import Instance, instance_files, read_index, read_instance,
 from mapopt.layer import Layer
 from mapopt.models import NamedWeight
 
-REPO = Path(__file__).resolve().parents[1]
-WEIGHTS = REPO.parent / "shared" / "weights"
-BUNDLED = REPO / "instances"
+BUNDLED = ROOT / "instances"
 
 
 def assert_same(a: Instance, b: Instance) -> None:
@@ -388,11 +387,10 @@ def test_bundled_synthetic_layers_are_small():
     ("resnet8", "mlperf_tiny/ic_resnet8/pretrainedResnet_quant.tflite", 0.8),
 ])
 def test_bundled_instances_reproduce(tmp_path, network, model, sparsity):
-    if not (WEIGHTS / model).is_file():
-        pytest.skip(f"real weights not available: {WEIGHTS / model} is absent")
+    path = real_file(WEIGHTS / model)
     if model.endswith(".th"):
         pytest.importorskip("torch")
-    index = import_model(WEIGHTS / model, tmp_path, sparsity=sparsity, network=network,
+    index = import_model(path, tmp_path, sparsity=sparsity, network=network,
                          provenance={"script": "experiments/make_instances.py"})
     assert read_index(index) == read_index(BUNDLED / network / "index.json")
     for fresh, bundled in zip(instance_files(index), instance_files(BUNDLED / network)):

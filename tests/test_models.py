@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import RESNET20, WEIGHTS, real_file
 from mapopt.models import (
     MissingDependency,
     ModelFileError,
@@ -25,16 +26,8 @@ except ImportError:  # torch is an optional extra; the pruning and TFLite tests 
     torch = None
 needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed (optional extra mapopt[torch])")
 
-WEIGHTS = Path(__file__).parents[1] / ".." / "shared" / "weights"
-RESNET20 = WEIGHTS / "resnet_cifar10_akamaster" / "resnet20-12fca82f.th"
 TFLITE = WEIGHTS / "mlperf_tiny" / "ic_resnet8" / "pretrainedResnet_quant.tflite"
 KERAS_H5 = WEIGHTS / "mlperf_tiny" / "ic_resnet8" / "pretrainedResnet.h5"
-
-
-def real_file(path: Path) -> Path:
-    if not path.is_file():
-        pytest.skip(f"real weights not available: {path} is absent (shared/weights not checked out)")
-    return path
 
 
 class Unsafe:

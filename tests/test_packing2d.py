@@ -2,13 +2,12 @@
 classic 2BP reader and CLI."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import mapopt, one_line_error
 from mapopt.classic import bp2d
 from mapopt.engines import packing2d as p2
 from mapopt.errors import InstanceError
@@ -118,13 +117,10 @@ def test_classic_2bp_cli_prints_bins_and_bound(tmp_path):
     lines = "".join(f"{i + 1} 6 6\n" for i in range(5))
     path = write(tmp_path, f"5\n10 10\n{lines}")
     for method in bp2d.METHODS:
-        out = subprocess.run([sys.executable, "-m", "mapopt.cli", "classic", "2bp", str(path), "--method", method,
-                              "--time-limit", "5", "--json"], capture_output=True, text=True, check=True)
-        res = json.loads(out.stdout)
+        res = json.loads(mapopt("classic", "2bp", path, "--method", method, "--time-limit", "5", "--json").stdout)
         assert (res["bins"], res["lower_bound"], res["status"]) == (5, 5, "optimal")
-    bad = subprocess.run([sys.executable, "-m", "mapopt.cli", "classic", "2bp", str(write(tmp_path, "1\n5 5\n1 6 1\n"))],
-                         capture_output=True, text=True)
-    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "larger than" in bad.stderr
+    bad = mapopt("classic", "2bp", write(tmp_path, "1\n5 5\n1 6 1\n"), ok=False)
+    assert "larger than" in one_line_error(bad)
 
 
 @pytest.mark.skipif(not BENCH.is_dir(), reason="needs ../shared/benchmarks/2bp_berkey_wang_martello_vigo")

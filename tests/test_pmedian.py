@@ -2,20 +2,15 @@
 
 import itertools
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import mapopt, one_line_error
 from mapopt.classic import pmed
 from mapopt.engines import pmedian as pm
 from mapopt.errors import InstanceError, SolverError
 from mapopt.result import Status
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def brute_pmedian(D, p):
     return min(D[:, list(c)].min(axis=1).sum() for c in itertools.combinations(range(D.shape[1]), p))
@@ -173,16 +168,11 @@ def test_classic_pmed_cli_prints_objective_and_bound_and_reports_bad_files(tmp_p
     path = tmp_path / "pmedT.txt"
     path.write_text(TINY)
     (tmp_path / "pmedopt.txt").write_text("Data file   Optimal solution value\npmedT 21\n")
-    out = subprocess.run([sys.executable, "-m", "mapopt.cli", "classic", "pmed", str(path), "--method", "milp",
-                          "--json"], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert out.returncode == 0, out.stderr
-    res = json.loads(out.stdout)
+    res = json.loads(mapopt("classic", "pmed", path, "--method", "milp", "--json").stdout)
     opt = brute_pmedian(pmed.read(path).distances, 2)
     assert res["objective"] == res["bound"] == opt and res["optimum"] == 21 and res["status"] == "optimal"
     path.write_text("5 6 2\n1 2 10\n2 9 3\n")
-    bad = subprocess.run([sys.executable, "-m", "mapopt.cli", "classic", "pmed", str(path)], capture_output=True,
-                         text=True, cwd=ROOT, timeout=120)
-    assert bad.returncode == 2 and "pmedT" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert "pmedT" in one_line_error(mapopt("classic", "pmed", path, ok=False))
 
 
 @pytest.mark.parametrize("text", ["", "5 1\n", "3 1 5\n1 2 1\n", "3 1 1\n1 4 1\n", "3 1 1\n1 2 -1\n",
