@@ -44,6 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mapopt.bench import resume_records  # noqa: E402
 from mapopt.hardware import preset  # noqa: E402
 from mapopt.instance import Instance, instance_files, read_instance  # noqa: E402
 from mapopt.layer import Layer  # noqa: E402
@@ -211,10 +212,8 @@ def main() -> None:
     OUT_MD.mkdir(parents=True, exist_ok=True)
     jsonl = OUT_JSON / "layers.jsonl"
     done = {}
-    if jsonl.exists():
-        for line in jsonl.read_text().splitlines():
-            rec = json.loads(line)
-            done[(rec["network"], rec["layer"], rec["removed"])] = rec
+    for rec in resume_records(jsonl, keyed=False) if jsonl.exists() else []:
+        done[(rec["network"], rec["layer"], rec["removed"])] = rec
     tasks, files = [], {}
     for net in args.networks:
         files[net] = conv3x3_files(net)

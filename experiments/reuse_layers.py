@@ -34,6 +34,7 @@ from joblib import Parallel, delayed
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mapopt.bench import resume_records  # noqa: E402
 from mapopt.engines import pmedian  # noqa: E402
 from mapopt.hardware import preset  # noqa: E402
 from mapopt.instance import Instance, instance_files, read_instance  # noqa: E402
@@ -172,12 +173,9 @@ def run_tasks(tasks, jobs, path: Path):
     """Run the solves not yet in the JSON Lines file `path` (appending each as it finishes, so an
     interrupted run resumes); tasks that must return a reference for the accuracy part always run."""
     done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                done[record_key(r["part"], r["net"], r["layer"], r["theta"],
-                                (r["method"], r["scales"], r["allocation"], r["prune"]))] = r
+    for r in resume_records(path, keyed=False) if path.exists() else []:
+        done[record_key(r["part"], r["net"], r["layer"], r["theta"],
+                        (r["method"], r["scales"], r["allocation"], r["prune"]))] = r
     todo = [t for t in tasks if t[6] or record_key(t[0], t[1], t[3].layer.name, t[4], t[5]) not in done]
     recs, refs = {}, {}
     keys = {record_key(t[0], t[1], t[3].layer.name, t[4], t[5]) for t in tasks}

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mapopt.bench import BenchError, read_results, run_bench, summary_table, task_key
+from mapopt.bench import BenchError, read_results, resume_records, run_bench, summary_table, task_key
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -200,6 +200,16 @@ def test_malformed_middle_line_raises_naming_line(tmp_path):
     out.write_text(f"{good[0]}\n[1, 2]\n{good[2]}\n")
     with pytest.raises(BenchError, match=r"bad\.jsonl:2: not a record"):
         read_results(out)
+
+
+def test_records_without_keys_resume_after_a_cut_line(tmp_path):
+    # experiment scripts keep their own record keys: a line cut by a kill is dropped, the file ends cleanly
+    out = tmp_path / "own.jsonl"
+    out.write_text('{"layer": "a", "value": 1}\n{"layer": "b", "val')
+    with pytest.raises(BenchError, match="not a record"):
+        resume_records(out)  # keyed by default: these records have no "key"
+    assert resume_records(out, keyed=False) == [{"layer": "a", "value": 1}]
+    assert out.read_text() == '{"layer": "a", "value": 1}\n'
 
 
 def test_loky_matches_sequential(tmp_path):

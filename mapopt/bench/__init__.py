@@ -5,6 +5,6 @@ Call :func:`run_bench` to run a function over tasks into a JSON Lines file
 """
 
 from mapopt.bench.report import summary_table
-from mapopt.bench.runner import BenchError, read_results, run_bench, task_key
+from mapopt.bench.runner import BenchError, read_results, resume_records, run_bench, task_key
 
-__all__ = ["BenchError", "read_results", "run_bench", "summary_table", "task_key"]
+__all__ = ["BenchError", "read_results", "resume_records", "run_bench", "summary_table", "task_key"]

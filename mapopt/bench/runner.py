@@ -112,11 +112,7 @@ def run_bench(
     keys = [task_key(task) for task in tasks]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists():
-        latest = _latest_by_key(read_results(out))  # validates before any change
-        _repair_tail(out)
-    else:
-        latest = {}
+    latest = _latest_by_key(resume_records(out)) if out.exists() else {}
     pending = _pending(tasks, keys, latest)
     log.info("%s: %d tasks, %d to run", out, len(set(keys)), len(pending))
     if pending:
@@ -138,23 +134,31 @@ def run_bench(
     return [latest[key] for key in keys]
 
 
-def read_results(path: str | Path) -> list[dict]:
+def read_results(path: str | Path, keyed: bool = True) -> list[dict]:
     """Read a JSON Lines results file, in file order.
 
     A last line without its newline that does not parse is the trace of an
     interrupted write: it is ignored with a logged warning. Any other line that
-    is not a JSON object with a string ``"key"`` raises :class:`BenchError`
-    naming the file and the line number. Blank lines are skipped.
+    is not a JSON object (with a string ``"key"`` when `keyed`) raises
+    :class:`BenchError` naming the file and the line number. Blank lines are skipped.
     """
     path = Path(path)
     lines = path.read_bytes().split(b"\n")
     tail = lines.pop()  # b"" when the file ends with a newline
-    records = [_decode_line(raw, path, i) for i, raw in enumerate(lines, start=1) if raw.strip()]
+    records = [_decode_line(raw, path, i, keyed) for i, raw in enumerate(lines, start=1) if raw.strip()]
     if tail.strip():
         try:
-            records.append(_decode_line(tail, path, len(lines) + 1))
+            records.append(_decode_line(tail, path, len(lines) + 1, keyed))
         except BenchError:
             log.warning("%s: ignoring truncated last line %d", path, len(lines) + 1)
+    return records
+
+
+def resume_records(path: str | Path, keyed: bool = True) -> list[dict]:
+    """The records of a results file about to be appended to (see `read_results`), after making it end
+    with a newline: a line cut short by an interrupted write is removed so it cannot glue onto the next."""
+    records = read_results(path, keyed)  # validates before any change
+    _repair_tail(Path(path), keyed)
     return records
 
 
@@ -281,7 +285,7 @@ def _append(fd: int, line: str) -> None:
     os.fsync(fd)
 
 
-def _repair_tail(path: Path) -> None:
+def _repair_tail(path: Path, keyed: bool) -> None:
     """Make the file end with a newline before appending.
 
     A complete last record that only lacks its newline gets one; a line cut
@@ -292,7 +296,7 @@ def _repair_tail(path: Path) -> None:
         return
     cut = data.rfind(b"\n") + 1
     try:
-        _decode_line(data[cut:], path, data.count(b"\n") + 1)
+        _decode_line(data[cut:], path, data.count(b"\n") + 1, keyed)
     except BenchError:
         log.info("%s: removing truncated last line %d", path, data.count(b"\n") + 1)
         with path.open("r+b") as f:
@@ -304,14 +308,14 @@ def _repair_tail(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def _decode_line(raw: bytes, path: Path, lineno: int) -> dict:
+def _decode_line(raw: bytes, path: Path, lineno: int, keyed: bool = True) -> dict:
     """Parse one record line, or raise BenchError naming file and line."""
     try:
         record = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BenchError(f"{path}:{lineno}: malformed line ({exc})") from None
-    if not isinstance(record, dict) or not isinstance(record.get("key"), str):
-        raise BenchError(f"{path}:{lineno}: not a record (JSON object with a string 'key')")
+    if not isinstance(record, dict) or (keyed and not isinstance(record.get("key"), str)):
+        raise BenchError(f"{path}:{lineno}: not a record (JSON object{' with a string key' if keyed else ''})")
     return record
 
 
