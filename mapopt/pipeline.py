@@ -105,7 +105,8 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
         result = solve(work, problem, method, pipe.time_limit, pipe.seed, **pipe.params.get(stage, {}), **params)
         stages.append({"stage": stage, "problem": problem, "method": result.method,
                        "objective": result.objective, "bound": result.bound, "gap": result.gap,
-                       "status": result.status.value, "wall_time": round(result.wall_time, 4)})
+                       "status": result.status.value, "wall_time": round(result.wall_time, 4),
+                       "approximates": result.mapping is not None and result.mapping.reference is not None})
         params = {}
         if stage == "reuse":  # later stages arrange the stored leader columns in place of the layer
             reuse = result
