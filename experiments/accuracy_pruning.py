@@ -30,9 +30,9 @@ import numpy as np
 import torch
 
 from mapopt.importer import sha256
-from mapopt.layer import Layer
+from mapopt.layer import Layer, matrix_to_weight
 from mapopt.models import magnitude_prune, read_weights
-from mapopt.models.cifar import SAMPLES, load_resnet, load_samples, matrix_to_weight, top1, with_weights
+from mapopt.models.cifar import SAMPLES, load_resnet, load_samples, top1, with_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 AKAMASTER = ROOT.parent / "shared" / "weights" / "resnet_cifar10_akamaster"

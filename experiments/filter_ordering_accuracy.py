@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from mapopt.importer import import_model  # noqa: E402
 from mapopt.instance import instance_files, read_instance  # noqa: E402
-from mapopt.models.cifar import load_resnet, load_samples, matrix_to_weight, top1, with_weights  # noqa: E402
+from mapopt.layer import matrix_to_weight  # noqa: E402
+from mapopt.models.cifar import load_resnet, load_samples, top1, with_weights  # noqa: E402
 from mapopt.solve import solve  # noqa: E402
 
 MODEL = ROOT.parent / "shared" / "weights" / "resnet_cifar10_akamaster" / "resnet20-12fca82f.th"

@@ -259,7 +259,8 @@ def main() -> None:
         return
     import torch
 
-    from mapopt.models.cifar import load_resnet, load_samples, matrix_to_weight, top1, with_weights
+    from mapopt.layer import matrix_to_weight
+    from mapopt.models.cifar import load_resnet, load_samples, top1, with_weights
     torch.set_num_threads(2)
     model, (images, labels) = load_resnet(MODEL), load_samples()
     base = top1(model, images, labels)

@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from mapopt.instance import read_instance
+from mapopt.layer import matrix_to_weight
 from mapopt.mapping import load_mapping
-from mapopt.models.cifar import load_resnet, load_samples, matrix_to_weight, top1, with_weights
+from mapopt.models.cifar import load_resnet, load_samples, top1, with_weights
 from mapopt.pipeline import map_network, parse
 
 ROOT = Path(__file__).resolve().parents[1]

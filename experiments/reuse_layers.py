@@ -301,7 +301,8 @@ def main():
             print("no plot:", e)
 
     if 3 in args.parts and r20 is not None and refs and MODEL.is_file():
-        from mapopt.models.cifar import load_resnet, load_samples, matrix_to_weight, top1, with_weights
+        from mapopt.layer import matrix_to_weight
+        from mapopt.models.cifar import load_resnet, load_samples, top1, with_weights
         model, (images, labels) = load_resnet(MODEL), load_samples()
         base = top1(model, images, labels)
         shapes = {inst.layer.name: tuple(inst.layer.weight.shape) for inst in r20}

@@ -8,7 +8,7 @@ weight ``[out, in]`` is transposed. Weights are symmetric signed integers of ``B
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -95,6 +95,10 @@ class Layer:
         return cls(name, kind or infer_kind(weight.shape, name), q, scale, weight_bits,
                    weight.astype(np.float32))
 
+    def with_matrix(self, matrix: np.ndarray) -> "Layer":
+        """The same layer (name, kind, shape, scale, bits) holding other integer weights, e.g. pruned ones."""
+        return replace(self, quantized=matrix_to_weight(matrix, self.shape).astype(self.quantized.dtype), weight=None)
+
     @classmethod
     def from_matrix(cls, matrix: np.ndarray, name: str = "layer", weight_bits: int = 8) -> "Layer":
         """A linear layer from an integer layer matrix ``W`` (n x m), scale 1."""
@@ -114,6 +118,25 @@ def infer_kind(shape: tuple[int, ...], name: str = "layer") -> str:
 def unroll(weight: np.ndarray) -> np.ndarray:
     """Torch-layout weights to the layer matrix: rows ``(c, r, s)`` C-major, one column per output."""
     return weight.reshape(weight.shape[0], -1).T
+
+
+def matrix_to_weight(matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Invert :func:`unroll`: a layer matrix (n x m) back to torch layout `shape`.
+
+    Rows ``(c, r, s)`` in C-major order and one column per output become conv ``[K, C, R, S]``
+    (``n = C*R*S``, ``m = K``); a linear ``[out, in]`` is the transposed matrix.
+
+    Raises
+    ------
+    ValueError
+        `matrix` is not ``prod(shape[1:]) x shape[0]``.
+    """
+    matrix = np.asarray(matrix)
+    shape = tuple(int(d) for d in shape)
+    expected = (int(np.prod(shape[1:])), shape[0]) if len(shape) >= 2 else None
+    if expected is None or matrix.shape != expected:
+        raise ValueError(f"a layer matrix for weights of shape {shape} must be {expected}, got {matrix.shape}")
+    return np.ascontiguousarray(matrix.T.reshape(shape))
 
 
 def quantize(weight: np.ndarray, weight_bits: int, per_channel: bool = False) -> tuple[np.ndarray, np.ndarray]:

@@ -2,17 +2,20 @@
 
 A pipeline is a preset name or a comma-separated list of stages:
 
-- ``reuse``: reuse clustering of the layer's row blocks on the magnitude-pruned layer (PRAP-PIM's
-  sparsity and weight-pattern repetition together). It must come first: it decides which columns
-  are stored (its leaders), and later stages arrange those stored columns in place of the layer;
-  their mapping is then read out through the followers (:func:`~.reuse_clustering.problem.fan_out`);
+- ``reuse``: reuse clustering of the layer's row blocks on the pruned layer (PRAP-PIM's sparsity
+  and weight-pattern repetition together). It must come first (or right after ``pattern``): it
+  decides which columns are stored (its leaders), and later stages arrange those stored columns in
+  place of the layer; their mapping is then read out through the followers
+  (:func:`~.reuse_clustering.problem.fan_out`);
 - ``group``: filter ordering (its groups and compact ORC mapping);
 - ``pack``: bit-slice packing, with the groups of an earlier ``group`` stage if there is one;
 - ``pattern``: pattern pruning and block placement (replaces magnitude pruning); layers without
-  R x S kernels (linear, 1x1 conv) keep the conventional mapping.
+  R x S kernels (linear, 1x1 conv) keep the conventional mapping. It must come first; followed by
+  other stages, it hands them the pattern-pruned layer (its own placement is then not used).
 
 Magnitude pruning happens at import (``sparsity``). The last stage's mapping is the layer's
-mapping; the simulator validates it bit-exactly against the approximation the stage declares.
+mapping; the simulator validates it bit-exactly against the approximation a stage declared
+(pattern's pruned layer or reuse's clustered one; exact stages after them map that approximation).
 Presets: ``orc`` = group; ``bitslice`` = group,pack; ``full`` = group,pack; ``pattern``; ``reuse``;
 ``prap`` = reuse,group,pack (row compression of reuse's stored columns).
 Every layer is compared with the conventional mapping (dense) of the same layer and hardware.
@@ -76,10 +79,11 @@ def parse(spec: str, methods: dict | None = None, time_limit: float | None = Non
     bad = [s for s in stages if s not in STAGES]
     if bad or not stages:
         raise MapoptError(f"unknown pipeline {spec!r}: use a preset ({', '.join(PRESETS)}) or stages from {STAGES}")
-    if "pattern" in stages and len(stages) > 1:
-        raise MapoptError("the pattern stage prunes and places on its own; use it alone")
-    if "reuse" in stages[1:]:
-        raise MapoptError("the reuse stage must come first: it picks the stored columns that group and pack arrange")
+    if "pattern" in stages[1:]:
+        raise MapoptError("the pattern stage prunes the layer, so it must come first")
+    if "reuse" in stages[1 + (stages[0] == "pattern"):]:
+        raise MapoptError("the reuse stage must come first (or right after pattern): it picks the stored columns "
+                          "that group and pack arrange")
     for what, given in (("--method", methods or {}), ("--param", params or {})):
         stray = sorted(set(given) - set(stages))
         if stray:
@@ -95,26 +99,38 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
     With `save` (a directory) the layer's mapping is written there as ``<layer>.npz`` for re-validation."""
     start = time.perf_counter()
     stages, params = [], {}
-    result, work, reuse = None, inst, None
-    for stage in pipe.stages:
+    result, work, fan, declared = None, inst, None, None
+    for i, stage in enumerate(pipe.stages):
         if stage == "pack" and "group" in pipe.stages:
             params = {"grouping": result.solution["groups"]}
         problem, method = PROBLEM[stage], pipe.methods[stage]
         if stage == "pattern" and not pattern_applies_to(inst.layer):
             problem, method = "baseline", "dense"  # linear and 1x1 layers keep the conventional mapping
         result = solve(work, problem, method, pipe.time_limit, pipe.seed, **pipe.params.get(stage, {}), **params)
+        approximates = result.mapping is not None and result.mapping.reference is not None
         stages.append({"stage": stage, "problem": problem, "method": result.method,
                        "objective": result.objective, "bound": result.bound, "gap": result.gap,
                        "status": result.status.value, "wall_time": round(result.wall_time, 4),
-                       "approximates": result.mapping is not None and result.mapping.reference is not None})
+                       "approximates": approximates})
         params = {}
+        if approximates:
+            if fan is not None:
+                raise MapoptError(f"stage {stage} approximates reuse's stored leaders; after reuse only exact "
+                                  f"stages can run (layer {inst.name})")
+            declared = result.mapping.reference
+        if i + 1 == len(pipe.stages):
+            break
         if stage == "reuse":  # later stages arrange the stored leader columns in place of the layer
-            reuse = result
-            work = Instance(Layer.from_matrix(result.solution["fanout"].stored, f"{inst.name}:stored",
-                                              inst.layer.weight_bits), inst.spec)
+            fan = result.solution["fanout"]
+            work = Instance(Layer.from_matrix(fan.stored, f"{inst.name}:stored", inst.layer.weight_bits), inst.spec)
+        elif approximates:  # later stages map the layer as this stage left it (pattern-pruned)
+            work = Instance(work.layer.with_matrix(declared), inst.spec)
     mapping, rep = result.mapping, result.report
-    if reuse is not result and reuse is not None:
-        mapping = fan_out(mapping, reuse.solution["fanout"], inst.layer.n_outputs, reuse.mapping.reference)
+    if fan is not None:
+        mapping = fan_out(mapping, fan, inst.layer.n_outputs, declared)
+    elif declared is not None and mapping.reference is None:
+        mapping = mapping.replace(reference=declared)
+    if mapping is not result.mapping:
         rep = simulate(mapping, inst.layer, seed=pipe.seed)
     base = mapping_cost(conventional_mapping(inst.layer.matrix, inst.spec, "grid"))  # the dense baseline's cost
     cost = rep.cost.to_dict() if rep.cost else {}

@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import RESNET20
-from mapopt.layer import Layer, unroll
+from mapopt.layer import Layer, matrix_to_weight, unroll
 from mapopt.models import read_weights
-from mapopt.models.cifar import SAMPLES, matrix_to_weight
+from mapopt.models.cifar import SAMPLES
 
 try:
     import torch

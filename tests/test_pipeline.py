@@ -16,8 +16,9 @@ from mapopt.sim import simulate
 
 
 @pytest.mark.parametrize("spec, match", [("group,warp", "unknown pipeline"), ("", "unknown pipeline"),
-                                         ("pattern,pack", "use it alone"),
-                                         ("group,reuse", "must come first"), ("reuse,pattern", "use it alone")])
+                                         ("group,pattern", "must come first"), ("group,reuse", "must come first"),
+                                         ("reuse,pattern", "must come first"),
+                                         ("pattern,group,reuse", "must come first")])
 def test_bad_pipelines_are_one_line_errors(spec, match):
     with pytest.raises(MapoptError, match=match):
         parse(spec)
@@ -38,7 +39,8 @@ def test_a_stage_method_can_be_overridden_and_others_keep_their_defaults():
     assert pipe.stages == ("group", "pack") and pipe.methods == {"group": "matching", "pack": "heuristic"}
 
 
-@pytest.mark.parametrize("spec", ["full", "reuse", "pattern", "prap", "reuse,group"])
+@pytest.mark.parametrize("spec", ["full", "reuse", "pattern", "prap", "reuse,group", "pattern,group,pack",
+                                  "pattern,reuse,group"])
 def test_saved_mappings_revalidate_with_the_reported_costs(tmp_path, spec):
     report = map_network(INSTANCES, parse(spec), save=tmp_path)
     assert report["valid"] and report["exact"] and len(report["layers"]) == 6
@@ -75,6 +77,15 @@ def test_stages_after_reuse_arrange_its_stored_leaders_and_keep_its_approximatio
         # group and pack arranged the stored leaders; reading them out through the followers adds no activation
         assert layer["ou_activations"] == pack["objective"] and group["bound"] <= group["objective"]
         assert [s["approximates"] for s in layer["stages"]] == [True, False, False]  # declared by reuse alone
+
+
+def test_stages_after_pattern_map_its_pruned_layer_and_keep_its_approximation():
+    alone = map_network(INSTANCES, parse("pattern"))
+    composed = map_network(INSTANCES, parse("pattern,group,pack"))
+    assert composed["valid"] and composed["exact"]
+    for a, c in zip(alone["layers"], composed["layers"]):
+        assert c["error"] == a["error"]  # the same pruning, declared by pattern, computed exactly by group and pack
+        assert c["ou_activations"] == c["stages"][-1]["objective"]
 
 
 def test_lossless_reuse_composes_into_a_mapping_of_the_layer_itself():

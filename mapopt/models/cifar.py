@@ -1,7 +1,7 @@
 """Top-1 accuracy of the akamaster CIFAR-10 ResNets with some layers' weights replaced.
 
 Call :func:`relative_accuracy` with a ``.th`` file and ``{layer name: float weights}``
-(torch layout; :func:`matrix_to_weight` turns a layer matrix back into one). It reports the
+(torch layout; :func:`mapopt.layer.matrix_to_weight` turns a layer matrix back into one). It reports the
 network's top-1 on the 1000 JPEG-recompressed CIFAR-10 test images in
 ``../shared/weights/cifar10_samples/`` before and after the replacement. JPEG artifacts cost
 about 10 points, so only the ratio (``relative``) means something; it is no CIFAR-10 accuracy.
@@ -15,8 +15,7 @@ subsampled (``x[:, :, ::2, ::2]``) and zero-padded in channels, so they have no 
 Module names equal the checkpoint's keys without ``module.``, which are the names
 :func:`mapopt.models.read_weights` gives the layers ("conv1", "layer1.0.conv1", "linear").
 
-torch is an optional extra, imported when a network or the images are first needed;
-:func:`matrix_to_weight` needs numpy only.
+torch is an optional extra, imported when a network or the images are first needed.
 """
 
 from __future__ import annotations
@@ -244,25 +243,6 @@ def with_weights(model: Any, replacements: Mapping[str, np.ndarray]) -> Any:
             target = modules[name].weight
             target.copy_(torch.as_tensor(np.asarray(weight), dtype=target.dtype))
     return copied
-
-
-def matrix_to_weight(matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Invert :func:`mapopt.layer.unroll`: a layer matrix (n x m) back to torch layout `shape`.
-
-    Rows ``(c, r, s)`` in C-major order and one column per output become conv ``[K, C, R, S]``
-    (``n = C*R*S``, ``m = K``); a linear ``[out, in]`` is the transposed matrix.
-
-    Raises
-    ------
-    ValueError
-        `matrix` is not ``prod(shape[1:]) x shape[0]``.
-    """
-    matrix = np.asarray(matrix)
-    shape = tuple(int(d) for d in shape)
-    expected = (int(np.prod(shape[1:])), shape[0]) if len(shape) >= 2 else None
-    if expected is None or matrix.shape != expected:
-        raise ValueError(f"a layer matrix for weights of shape {shape} must be {expected}, got {matrix.shape}")
-    return np.ascontiguousarray(matrix.T.reshape(shape))
 
 
 def relative_accuracy(model_path: str | Path, replacements: Mapping[str, np.ndarray],
