@@ -1,4 +1,4 @@
-"""Reuse clustering composed with filter grouping and bit-slice packing, against each stage alone.
+"""Composed pipelines (reuse or pattern pruning, then grouping and packing) against each stage alone.
 
 Run: ``python experiments/pipeline_composition.py [--networks resnet20 resnet32] [--jobs 2]``
 
@@ -11,7 +11,9 @@ setting says otherwise) onto one hardware preset, so settings on the same preset
   whose banded layout ignores the ADC limits (the simulator rejects it: the row shows why pack
   is needed);
 - ``orc`` (ADC 6 b): ``orc`` (group), ``reuse`` alone, ``reuse,group``;
-- ``reuse`` (PRAP-PIM's hardware): ``reuse`` alone, ``reuse,group``.
+- ``reuse`` (PRAP-PIM's hardware): ``reuse`` alone, ``reuse,group``;
+- pattern pruning (30 % of kernels removed) placed by its own stage on ``pattern`` hardware, and
+  handed to ``group,pack`` on ``bitslice`` hardware.
 
 Records (network totals, gains against dense, summed L1 error, mean stage gaps) go to
 ``results/pipeline_composition.jsonl`` via `mapopt.bench.run_bench` (rerun to resume); the table to
@@ -43,6 +45,8 @@ SETTINGS = [
     ("orc", "reuse,group", {}, {}),
     ("reuse", "reuse", {}, {}),
     ("reuse", "reuse,group", {}, {}),
+    ("pattern", "pattern", {}, {}),
+    ("bitslice", "pattern,group,pack", {}, {}),
 ]
 
 
@@ -71,7 +75,7 @@ def label(task: dict) -> str:
 def markdown(records: list[dict], command: str) -> str:
     """One table per network: settings grouped by hardware preset."""
     seconds = sum(r.get("wall_time", 0.0) for r in records)
-    lines = ["# Reuse composed with grouping and packing", "", f"Command: `{command}`; {seconds:.0f} s of mapping "
+    lines = ["# Composed pipelines against their stages alone", "", f"Command: `{command}`; {seconds:.0f} s of mapping "
              "(sum over settings) on a shared 2-core machine.", "",
              "Bundled 80 %-pruned instances; default stage methods (group: local-search, pack: heuristic, reuse: "
              "FasterPAM theta 0.25, per-block allocation, scale 1). Totals per input vector over all layers; gains "

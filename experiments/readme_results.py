@@ -68,7 +68,7 @@ SECTIONS = [
     Section("Whole-network pipelines: accuracy next to gains (ResNet-20)", "experiments/pipeline_accuracy.py",
             "pipeline_accuracy.md", None, ["setting", "hardware", "top-1", "L1 error", "OU activations gain", "crossbars gain",
                                            "energy gain"]),
-    Section("Reuse composed with grouping and packing (ResNet-20, 80 % pruned)", "experiments/pipeline_composition.py",
+    Section("Composed pipelines against their stages alone (ResNet-20, 80 % pruned)", "experiments/pipeline_composition.py",
             "pipeline_composition.md", "## resnet20", ["hardware", "pipeline", "valid and exact", "OU activations",
                                                        "OU gain", "energy gain", "L1 error", "wall s"]),
     Section("Engines on classical benchmarks: 2D bin packing", "experiments/bp2d_classic.py", "pattern/bp2d.md",

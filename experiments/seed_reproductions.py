@@ -473,10 +473,13 @@ DIFFERENCES = {
             "Theta (leaders per row block / outputs) 0.5 and 0.25 bracket the keep fractions of PRAP-PIM's code "
             "for VGG-16 (0.12-0.5); the relative weight error is in the rel. error column and is large without "
             "fine-tuning.",
-            "mapopt's reuse mapping fires every row of a leader's 8-row block (no row compression inside reuse), "
-            "while ORC skips the zero rows of each column group; on 80 %-pruned layers that matters more than "
-            "reuse, see the rows against ORC. Identical reuse stands in for the unnamed state of the art "
-            "(PattPIM, the same group's earlier accelerator, reuses identical patterns)."],
+            "mapopt's reuse mapping fires every row of a leader's 8-row block, while ORC skips the zero rows of "
+            "each column group; on 80 %-pruned layers that matters more than reuse, see the rows against ORC. "
+            "Row compression of the stored leaders is the pipeline `reuse,group` "
+            "(`experiments/results/pipeline_composition.md`); on this hardware it does not pay in OU activations "
+            "(ResNet-20: 88,704 against 54,160 for the banded reuse layout, whose columns skip all-zero slices "
+            "while compact lanes keep every slice of their leaders). Identical reuse stands in for the unnamed "
+            "state of the art (PattPIM, the same group's earlier accelerator, reuses identical patterns)."],
 }
 
 
