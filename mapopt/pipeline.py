@@ -118,13 +118,8 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
                 raise MapoptError(f"stage {stage} approximates reuse's stored leaders; after reuse only exact "
                                   f"stages can run (layer {inst.name})")
             declared = result.mapping.reference
-        if i + 1 == len(pipe.stages):
-            break
-        if stage == "reuse":  # later stages arrange the stored leader columns in place of the layer
-            fan = result.solution["fanout"]
-            work = Instance(Layer.from_matrix(fan.stored, f"{inst.name}:stored", inst.layer.weight_bits), inst.spec)
-        elif approximates:  # later stages map the layer as this stage left it (pattern-pruned)
-            work = Instance(work.layer.with_matrix(declared), inst.spec)
+        if i + 1 < len(pipe.stages):
+            work, fan = _handed_on(stage, result, work, fan)
     mapping, rep = result.mapping, result.report
     if fan is not None:
         mapping = fan_out(mapping, fan, inst.layer.n_outputs, declared)
@@ -148,6 +143,18 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
         "stages": stages, "wall_time": round(time.perf_counter() - start, 4),
         "mapping": str(save_mapping(save / f"{inst.name}.npz", mapping)) if save is not None else None,
     }
+
+
+def _handed_on(stage: str, result, work: Instance, fan):
+    """What the next stage maps, and reuse's fan-out: after reuse, its stored leader columns in place of
+    the layer; after a stage that approximates (pattern pruning), the layer as that stage left it."""
+    if stage == "reuse":
+        fan = result.solution["fanout"]
+        layer = work.layer
+        return Instance(Layer.from_matrix(fan.stored, f"{layer.name}:stored", layer.weight_bits), work.spec), fan
+    if result.mapping is not None and result.mapping.reference is not None:
+        return Instance(work.layer.with_matrix(result.mapping.reference), work.spec), fan
+    return work, fan
 
 
 def _map_file(path: str, pipe: Pipeline, save: Path | None) -> dict:
