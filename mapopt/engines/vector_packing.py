@@ -60,11 +60,13 @@ def _clique(sizes: np.ndarray, capacity: np.ndarray, k: int, limit: int = 3000) 
     if len(sizes) > limit or k == 1:
         return len(sizes) if k == 1 else 0
     rel = (sizes / np.maximum(capacity, 1)[None, :]).sum(axis=1)
-    clique = np.zeros(0, dtype=np.int64)
+    joins = np.ones(len(sizes), dtype=bool)  # items conflicting with every clique member so far
+    size = 0
     for i in np.argsort(-rel, kind="stable"):
-        if np.all(np.any(sizes[clique] + sizes[i] > capacity, axis=1)):
-            clique = np.append(clique, i)
-    return len(clique)
+        if joins[i]:
+            size += 1
+            joins &= (sizes + sizes[i] > capacity).any(axis=1)
+    return size
 
 
 def _l2(s: np.ndarray, c: int) -> int:
@@ -98,16 +100,15 @@ def first_fit(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None, 
     """Place `items` in order into the first (or, with `best`, the fullest) bin with room; open bins as needed."""
     sizes, capacity, k = check_items(sizes, capacity, cardinality)
     bins = np.full(len(sizes), -1, dtype=np.int64)
-    load = np.zeros((0, sizes.shape[1]), dtype=np.int64)
-    count = np.zeros(0, dtype=np.int64)
+    load = np.zeros((len(sizes), sizes.shape[1]), dtype=np.int64)  # room for one bin per item
+    count = np.zeros(len(sizes), dtype=np.int64)
+    scale, opened = np.maximum(capacity, 1), 0
     for i in items:
-        fits = np.flatnonzero(np.all(load + sizes[i] <= capacity, axis=1) & (count < k))
+        fits = ((load[:opened] <= capacity - sizes[i]).all(axis=1) & (count[:opened] < k)).nonzero()[0]
         if len(fits):
-            b = fits[np.argmax((load[fits] / np.maximum(capacity, 1)).sum(axis=1))] if best else fits[0]
+            b = fits[(load[fits] / scale).sum(axis=1).argmax()] if best else fits[0]
         else:
-            b = len(count)
-            load = np.vstack([load, np.zeros(sizes.shape[1], dtype=np.int64)])
-            count = np.append(count, 0)
+            b, opened = opened, opened + 1
         bins[i] = b
         load[b] += sizes[i]
         count[b] += 1
@@ -126,10 +127,10 @@ def bin_centric(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None
     while free.any():
         residual, count = np.ones(sizes.shape[1]), 0
         while count < k:
-            cand = np.flatnonzero(free & np.all(rel <= residual + 1e-12, axis=1))
+            cand = (free & (rel <= residual + 1e-12).all(axis=1)).nonzero()[0]
             if not len(cand):
                 break
-            i = cand[np.argmax(rel[cand] @ (w * residual) + 1e-9 * rel[cand].sum(axis=1))]
+            i = cand[(rel[cand] @ (w * residual) + 1e-9 * rel[cand].sum(axis=1)).argmax()]
             bins[i], free[i] = b, False
             residual = residual - rel[i]
             count += 1
