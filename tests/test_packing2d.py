@@ -95,6 +95,22 @@ def test_check_packing_names_overlaps_and_items_outside():
     p2.check_packing(w, h, 10, 10, [0, 0], [0, 5], [0, 0])
 
 
+def test_grid_coverage_agrees_with_pairwise_interval_tests():
+    # random placements, some overlapping: the coverage check passes exactly those the pairwise test passes
+    outcomes = set()
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        n, W, H = 8, 9, 7
+        w, h = rng.integers(1, 5, n), rng.integers(1, 5, n)
+        bins, x, y = rng.integers(0, 2 + seed % 8, n), rng.integers(0, W - w + 1), rng.integers(0, H - h + 1)
+        pairwise_ok = not any(bins[i] == bins[j] and x[i] < x[j] + w[j] and x[j] < x[i] + w[i]
+                              and y[i] < y[j] + h[j] and y[j] < y[i] + h[i] for i in range(n) for j in range(i))
+        assert p2._covered_once(w, h, W, H, bins, x, y) == pairwise_ok, seed
+        outcomes.add(pairwise_ok)
+    assert outcomes == {True, False}
+    assert not p2._covered_once(w, h, W, H, bins, x, y, max_cells=10)  # too large a grid: leave it to pairs
+
+
 def write(tmp_path, text, name="inst"):
     path = tmp_path / name
     path.write_text(text)

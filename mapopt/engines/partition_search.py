@@ -9,10 +9,10 @@ block keeps: no recomputation of the whole objective.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
+from .deadline import deadline_of, expired, time_left
 from .partition import Hypergraph, bucket_weights, check_blocks, merge_costs
 
 
@@ -147,12 +147,12 @@ def local_search(hg: Hypergraph, block: np.ndarray, seed: int = 0, time_limit: f
     is the same), which changes no step of the descent."""
     state = SwapSearch(hg, block)
     rng = np.random.default_rng(seed)
-    deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
+    end = deadline_of(time_limit)
     pairs = np.array([(a, c) for a in range(state.G) for c in range(a + 1, state.G)]).reshape(-1, 2)
     changed = np.zeros(state.G, dtype=np.int64)  # step of each block's last change
     checked = np.full((state.G, state.G), -1, dtype=np.int64)  # step a pair was last found not improving
     step, improved = 0, True
-    while improved and time.perf_counter() < deadline:
+    while improved and not expired(end):
         improved = False
         for a, c in pairs[rng.permutation(len(pairs))]:
             if checked[a, c] >= max(changed[a], changed[c]):
@@ -165,7 +165,7 @@ def local_search(hg: Hypergraph, block: np.ndarray, seed: int = 0, time_limit: f
                 improved = True
             else:
                 checked[a, c] = step
-            if time.perf_counter() >= deadline:
+            if expired(end):
                 break
     return state.block()
 
@@ -183,9 +183,9 @@ def anneal(hg: Hypergraph, block: np.ndarray, seed: int = 0, iterations: int | N
     steps = iterations if iterations is not None else 50 * state.G
     rng = np.random.default_rng(seed)
     best, best_score, current = state.block(), state.score(), state.score()
-    deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
+    end = deadline_of(time_limit)
     for step in range(steps):
-        if time.perf_counter() >= deadline:
+        if expired(end):
             break
         temp = t_start * (t_end / t_start) ** (step / steps)
         a, c = rng.choice(state.G, size=2, replace=False)
@@ -195,15 +195,17 @@ def anneal(hg: Hypergraph, block: np.ndarray, seed: int = 0, iterations: int | N
             current += delta
             if current < best_score:
                 best, best_score = state.block(), current
-    return local_search(hg, best, seed)
+    return local_search(hg, best, seed, time_left(end))
 
 
 def multistart(hg: Hypergraph, starts: list[np.ndarray], seed: int = 0, workers: int = 1,
                time_limit: float | None = None) -> np.ndarray:
-    """Local search from every start (in parallel with joblib); the best result, earliest start on ties."""
+    """Local search from every start (in parallel with joblib); the best result, earliest start on ties.
+    A time limit is shared: the starts run in ``ceil(starts / workers)`` waves, each wave gets its part."""
     from joblib import Parallel, delayed
 
-    results = Parallel(n_jobs=workers)(delayed(local_search)(hg, s, seed + i, time_limit) for i, s in enumerate(starts))
+    share = None if time_limit is None else time_limit / max(1, math.ceil(len(starts) / max(1, workers)))
+    results = Parallel(n_jobs=workers)(delayed(local_search)(hg, s, seed + i, share) for i, s in enumerate(starts))
     scores = [hg.cost(b) for b in results]
     return results[min(range(len(results)), key=lambda i: scores[i])]
 

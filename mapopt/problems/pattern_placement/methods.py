@@ -29,14 +29,17 @@ DEFAULT_EXACT_SECONDS = 10.0
 
 
 def form_blocks(inst: Instance, pruned, name: str, seed: int, exact_groups: bool = False, time_limit=None):
-    """The blocks of formation `name` (crossbar-high pieces at most)."""
+    """The blocks of formation `name` (crossbar-high pieces at most). The grouping search keeps to
+    `time_limit` (with `exact_groups`, the heuristic gets half of it and CP-SAT the rest)."""
     spec, matrix = inst.spec, pruned.matrix
     if name == "grouped":
+        end = deadline_of(time_limit or DEFAULT_EXACT_SECONDS if exact_groups else time_limit)
         hg = hypergraph(inst, matrix)
-        block = best_heuristic(hg, seed)
+        share = time_left(end)
+        block = best_heuristic(hg, seed, time_limit=None if share is None else share / 2 if exact_groups else share)
         lb = slot_bound(hg)
         if exact_groups and hg.cost(block)[0] > lb:
-            res = cpsat_groups(hg, time_limit or DEFAULT_EXACT_SECONDS, seed, 1, hint=block, bound=lb)
+            res = cpsat_groups(hg, time_left(end, 0.1), seed, 1, hint=block, bound=lb)
             block = res.block if res.block is not None and hg.cost(res.block) <= hg.cost(block) else block
         groups = [np.flatnonzero(block == j) for j in range(hg.n_blocks) if np.any(block == j)]
         blocks = form.grouped(matrix, spec, groups)
@@ -96,8 +99,10 @@ def auto(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, n_pat
     end = deadline_of(time_limit)
     pruned = prune(inst, n_patterns, entries, removed, selection, seed, time_limit)
     best = None
-    for name in form.FORMATIONS:
-        blocks = form_blocks(inst, pruned, name, seed)
+    for i, name in enumerate(form.FORMATIONS):
+        left = time_left(end)  # the formations share what prune left, half of it at most
+        blocks = form_blocks(inst, pruned, name, seed,
+                             time_limit=None if left is None else left / 2 / (len(form.FORMATIONS) - i))
         packed = place(inst, blocks, "heuristic", None, seed, workers)
         acts = sum(w * h for w, h in (units(b, inst) for b in blocks))
         key = (packed.n_bins, acts, index_bits(blocks, inst.layer.n_inputs, inst.layer.n_outputs))
