@@ -272,7 +272,7 @@ def _map(args) -> int:
         params.setdefault(stage, {})[name] = value
     pipe = parse(args.pipeline, methods, args.time_limit, args.seed, params, args.preset)
     with tempfile.TemporaryDirectory() as tmp, cluster(args.backend):
-        report = map_network(args.source, pipe, args.sparsity, args.jobs, args.backend, tmp, args.save)
+        report = map_network(args.source, pipe, args.sparsity, args.jobs, args.backend, tmp, args.save, progress=True)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, default=_jsonable, indent=1))

@@ -23,13 +23,14 @@ Every layer is compared with the conventional mapping (dense) of the same layer 
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from joblib import Parallel, delayed, parallel_config
 
-from .bench.runner import check_backend
+from .bench.runner import Progress, check_backend
 from .errors import MapoptError
 from .hardware import PRESETS as HARDWARE_PRESETS
 from .hardware import preset
@@ -164,9 +165,10 @@ def _map_file(path: str, pipe: Pipeline, save: Path | None) -> dict:
 
 
 def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs: int = 1, backend: str = "loky",
-                workdir: str | Path | None = None, save: str | Path | None = None) -> dict:
+                workdir: str | Path | None = None, save: str | Path | None = None, progress: bool = False) -> dict:
     """Map every layer of a model file (imported at `sparsity`) or an instance directory; network totals.
-    With `save`, every layer's mapping is written to that directory (see :func:`map_layer`)."""
+    With `save`, every layer's mapping is written to that directory (see :func:`map_layer`); with
+    `progress`, a line on stderr counts the layers mapped."""
     source = Path(source)
     if source.is_file() and source.suffix not in (".npz", ".json"):
         from .importer import import_model
@@ -180,8 +182,19 @@ def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs:
         save = Path(save)
         save.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    bar = Progress(len(files), sys.stderr) if progress and files else None
+    layers = []
     with parallel_config(backend=backend):  # the way joblib's dask and ray backends are reached
-        layers = Parallel(n_jobs=jobs)(delayed(_map_file)(f, pipe, save) for f in files)
+        try:
+            parallel = Parallel(n_jobs=jobs, return_as="generator")
+        except ValueError:  # a backend that cannot stream results: all layers at once
+            parallel = Parallel(n_jobs=jobs)
+        for layer in parallel(delayed(_map_file)(f, pipe, save) for f in files):
+            layers.append(layer)
+            if bar:
+                bar.advance()
+    if bar:
+        bar.close()
     totals = {k: sum(layer[k] or 0 for layer in layers) for k in ("ou_activations", "crossbars", "cycles", "cells")}
     totals["energy_pj"] = sum((layer["energy_pj"] or {}).get("total", 0.0) for layer in layers)
     totals["area_um2"] = sum((layer["area_um2"] or {}).get("total", 0.0) for layer in layers)

@@ -110,6 +110,7 @@ def test_cli_map_prints_layers_and_totals(tmp_path):
     assert report["methods"] == {"group": "matching"} and report["valid"] and report["exact"]
     assert {"name", "valid", "exact", "ou_activations", "crossbars"} <= set(report["layers"][0])
     assert len(list((tmp_path / "maps").glob("*.npz"))) == 6
+    assert "[6/6] 100%" in out.stderr  # progress on stderr, the JSON alone on stdout
     assert "unknown pipeline" in one_line_error(mapopt("map", INSTANCES, "--pipeline", "warp", ok=False))
     out = mapopt("map", INSTANCES, "--pipeline", "reuse", "--param", "reuse.theta=0.5", "--preset", "orc", "--json")
     report = json.loads(out.stdout)
