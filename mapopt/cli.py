@@ -94,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="loky", help="joblib backend: loky, dask, ray")
     p.add_argument("--out", help="write the report JSON here")
     p.add_argument("--save", help="write every layer's mapping (.npz) into this directory")
+    p.add_argument("--resume", help="layer reports as JSON Lines, appended as layers finish; run again with the "
+                                    "same file to map only the layers it lacks")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_map)
 
@@ -272,7 +274,8 @@ def _map(args) -> int:
         params.setdefault(stage, {})[name] = value
     pipe = parse(args.pipeline, methods, args.time_limit, args.seed, params, args.preset)
     with tempfile.TemporaryDirectory() as tmp, cluster(args.backend):
-        report = map_network(args.source, pipe, args.sparsity, args.jobs, args.backend, tmp, args.save, progress=True)
+        report = map_network(args.source, pipe, args.sparsity, args.jobs, args.backend, tmp, args.save, progress=True,
+                             resume=args.resume)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, default=_jsonable, indent=1))

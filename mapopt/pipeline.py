@@ -23,14 +23,12 @@ Every layer is compared with the conventional mapping (dense) of the same layer 
 
 from __future__ import annotations
 
-import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from joblib import Parallel, delayed, parallel_config
-
-from .bench.runner import Progress, check_backend
+from .bench.runner import run_bench
 from .errors import MapoptError
 from .hardware import PRESETS as HARDWARE_PRESETS
 from .hardware import preset
@@ -42,7 +40,7 @@ from .problems.pattern_placement.problem import applies_to as pattern_applies_to
 from .problems.reuse_clustering.problem import fan_out
 from .sim import simulate
 from .sim.cost import cost as mapping_cost
-from .solve import solve
+from .solve import check_params, solve
 
 STAGES = ("group", "pack", "pattern", "reuse")
 PRESETS = {"orc": ("group",), "bitslice": ("group", "pack"), "full": ("group", "pack"), "pattern": ("pattern",),
@@ -92,6 +90,8 @@ def parse(spec: str, methods: dict | None = None, time_limit: float | None = Non
     if hardware is not None and hardware not in HARDWARE_PRESETS:
         raise MapoptError(f"unknown hardware preset {hardware!r}; choose from {', '.join(HARDWARE_PRESETS)}")
     chosen = {s: (methods or {}).get(s, DEFAULT_METHODS[s]) for s in stages}
+    for stage in stages:  # unknown methods and parameters fail here, before any layer is mapped
+        check_params(PROBLEM[stage], chosen[stage], (params or {}).get(stage, {}))
     return Pipeline(stages, chosen, time_limit, seed, dict(params or {}), hardware)
 
 
@@ -104,10 +104,10 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
     for i, stage in enumerate(pipe.stages):
         if stage == "pack" and "group" in pipe.stages:
             params = {"grouping": result.solution["groups"]}
-        problem, method = PROBLEM[stage], pipe.methods[stage]
+        problem, method, given = PROBLEM[stage], pipe.methods[stage], pipe.params.get(stage, {})
         if stage == "pattern" and not pattern_applies_to(inst.layer):
-            problem, method = "baseline", "dense"  # linear and 1x1 layers keep the conventional mapping
-        result = solve(work, problem, method, pipe.time_limit, pipe.seed, **pipe.params.get(stage, {}), **params)
+            problem, method, given = "baseline", "dense", {}  # linear and 1x1 layers keep the conventional mapping
+        result = solve(work, problem, method, pipe.time_limit, pipe.seed, **given, **params)
         approximates = result.mapping is not None and result.mapping.reference is not None
         stages.append({"stage": stage, "problem": problem, "method": result.method,
                        "objective": result.objective, "bound": result.bound, "gap": result.gap,
@@ -158,43 +158,47 @@ def _handed_on(stage: str, result, work: Instance, fan):
     return work, fan
 
 
-def _map_file(path: str, pipe: Pipeline, save: Path | None) -> dict:
-    inst = read_instance(path)
-    return map_layer(Instance(inst.layer, preset(pipe.hardware, weight_bits=inst.spec.weight_bits), inst.params,
-                              inst.provenance), pipe, save)
+def _map_task(task: dict) -> dict:
+    """One layer of `map_network` as a benchmark task: the instance file, the pipeline, where to save."""
+    pipe = Pipeline(**{**task["pipeline"], "stages": tuple(task["pipeline"]["stages"])})
+    inst = read_instance(task["file"])
+    inst = Instance(inst.layer, preset(pipe.hardware, weight_bits=inst.spec.weight_bits), inst.params, inst.provenance)
+    return map_layer(inst, pipe, None if task["save"] is None else Path(task["save"]))
 
 
 def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs: int = 1, backend: str = "loky",
-                workdir: str | Path | None = None, save: str | Path | None = None, progress: bool = False) -> dict:
+                workdir: str | Path | None = None, save: str | Path | None = None, progress: bool = False,
+                resume: str | Path | None = None) -> dict:
     """Map every layer of a model file (imported at `sparsity`) or an instance directory; network totals.
+
     With `save`, every layer's mapping is written to that directory (see :func:`map_layer`); with
-    `progress`, a line on stderr counts the layers mapped."""
+    `progress`, a line on stderr counts the layers mapped. Layers run as `mapopt.bench.run_bench`
+    tasks: with `resume` (a JSON Lines file) each layer's report is appended as it finishes, and a
+    run started again with the same file maps only the layers it lacks (a model file is then
+    imported next to it, ``<resume>.instances``, so its layers keep their names).
+    """
     source = Path(source)
     if source.is_file() and source.suffix not in (".npz", ".json"):
         from .importer import import_model
 
+        if resume is not None:
+            workdir = Path(str(resume) + ".instances")
         if workdir is None:
             raise MapoptError("mapping a model file needs a working directory for its instances")
         source = import_model(source, workdir, sparsity=sparsity, preset=pipe.hardware)
     files = [str(f) for f in instance_files(source)]
-    check_backend(backend)
     if save is not None:
         save = Path(save)
         save.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    bar = Progress(len(files), sys.stderr) if progress and files else None
-    layers = []
-    with parallel_config(backend=backend):  # the way joblib's dask and ray backends are reached
-        try:
-            parallel = Parallel(n_jobs=jobs, return_as="generator")
-        except ValueError:  # a backend that cannot stream results: all layers at once
-            parallel = Parallel(n_jobs=jobs)
-        for layer in parallel(delayed(_map_file)(f, pipe, save) for f in files):
-            layers.append(layer)
-            if bar:
-                bar.advance()
-    if bar:
-        bar.close()
+    tasks = [{"file": f, "pipeline": asdict(pipe), "save": None if save is None else str(save)} for f in files]
+    with tempfile.TemporaryDirectory() as tmp:
+        records = run_bench(tasks, _map_task, resume or Path(tmp) / "layers.jsonl", jobs=jobs, backend=backend,
+                            progress=progress)
+    failed = [r for r in records if r.get("status") == "error"]
+    if failed:
+        raise MapoptError(f"{Path(failed[0]['task']['file']).stem}: {failed[0]['error']}")
+    layers = [{k: v for k, v in r.items() if k not in ("key", "task")} for r in records]
     totals = {k: sum(layer[k] or 0 for layer in layers) for k in ("ou_activations", "crossbars", "cycles", "cells")}
     totals["energy_pj"] = sum((layer["energy_pj"] or {}).get("total", 0.0) for layer in layers)
     totals["area_um2"] = sum((layer["area_um2"] or {}).get("total", 0.0) for layer in layers)

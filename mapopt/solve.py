@@ -26,12 +26,7 @@ def solve(inst: Instance, problem: str, method: str = "auto", time_limit: float 
         raise SolverError(f"time limit must be positive, got {time_limit}")
     if workers < 1:
         raise SolverError(f"workers must be at least 1, got {workers}")
-    m = get_method(problem, method)
-    accepted = set(inspect.signature(m.fn).parameters) - {"inst", "time_limit", "seed", "workers"}
-    unknown = sorted(set(params) - accepted)
-    if unknown:
-        raise SolverError(f"{problem}/{method} takes no parameter {', '.join(unknown)}"
-                          f" (it takes: {', '.join(sorted(accepted)) or 'none'})")
+    m = check_params(problem, method, params)
     start = time.perf_counter()
     result = m.fn(inst, time_limit=time_limit, seed=seed, workers=workers, **params)
     result.wall_time = time.perf_counter() - start
@@ -44,6 +39,17 @@ def solve(inst: Instance, problem: str, method: str = "auto", time_limit: float 
                                            f"the simulator counts {counted}")
             result.report = replace(result.report, valid=False, violations=[*result.report.violations, wrong])
     return result
+
+
+def check_params(problem: str, method: str, params: dict):
+    """The method, once it is known to take every parameter in `params` (else a one-line `SolverError`)."""
+    m = get_method(problem, method)
+    accepted = set(inspect.signature(m.fn).parameters) - {"inst", "time_limit", "seed", "workers"}
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise SolverError(f"{problem}/{method} takes no parameter {', '.join(unknown)}"
+                          f" (it takes: {', '.join(sorted(accepted)) or 'none'})")
+    return m
 
 
 def _measured(report, kind: str):

@@ -101,6 +101,25 @@ def test_stage_parameters_reach_the_stage_and_the_report():
     # followers that read a leader negated or shifted: the fan-out folds the scale into shift and sign
     scaled = map_network(INSTANCES, parse("prap", params={"reuse": {"scales": "shift", "centers": "median"}}))
     assert scaled["valid"] and scaled["exact"]
+    # the linear layers keep the conventional mapping, which takes no pattern parameter
+    milder = map_network(INSTANCES, parse("pattern", params={"pattern": {"removed": 0.1}}))
+    default = map_network(INSTANCES, parse("pattern"))
+    assert milder["valid"] and sum(x["error"]["l1"] for x in milder["layers"]) < \
+        sum(x["error"]["l1"] for x in default["layers"])
+
+
+def test_an_interrupted_map_resumes_with_the_layers_it_lacks(tmp_path):
+    log = tmp_path / "layers.jsonl"
+    first = json.loads(mapopt("map", INSTANCES, "--pipeline", "full", "--resume", log, "--json").stdout)
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join(lines[:3]) + "\n" + lines[3][:40])  # three layers done, the fourth cut by a kill
+    again = mapopt("map", INSTANCES, "--pipeline", "full", "--resume", log, "--json")
+    assert "[3/3] 100%" in again.stderr  # only the three missing layers ran
+    resumed = json.loads(again.stdout)
+    strip = ("wall_time", "stages")
+    assert [{k: v for k, v in layer.items() if k not in strip} for layer in resumed["layers"]] == \
+           [{k: v for k, v in layer.items() if k not in strip} for layer in first["layers"]]
+    assert resumed["totals"] == first["totals"] and resumed["valid"]
 
 
 def test_cli_map_prints_layers_and_totals(tmp_path):
@@ -116,3 +135,5 @@ def test_cli_map_prints_layers_and_totals(tmp_path):
     report = json.loads(out.stdout)
     assert report["hardware"] == "orc" and report["params"] == {"reuse": {"theta": 0.5}} and report["valid"]
     assert "STAGE.KEY=VALUE" in one_line_error(mapopt("map", INSTANCES, "--param", "theta=0.5", ok=False))
+    bad = mapopt("map", INSTANCES, "--pipeline", "reuse", "--param", "reuse.warp=1", ok=False)
+    assert "takes no parameter warp" in one_line_error(bad)
