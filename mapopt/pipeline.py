@@ -6,7 +6,7 @@ A pipeline is a preset name or a comma-separated list of stages:
   and weight-pattern repetition together). It must come first (or right after ``pattern``): it
   decides which columns are stored (its leaders), and later stages arrange those stored columns in
   place of the layer; their mapping is then read out through the followers
-  (:func:`~.reuse_clustering.problem.fan_out`);
+  (:func:`~.reuse_clustering.problem.layer_mapping`);
 - ``group``: filter ordering (its groups and compact ORC mapping);
 - ``pack``: bit-slice packing, with the groups of an earlier ``group`` stage if there is one;
 - ``pattern``: pattern pruning and block placement (replaces magnitude pruning); layers without
@@ -37,7 +37,7 @@ from .layer import Layer
 from .layout import conventional_mapping
 from .mapping import save_mapping
 from .problems.pattern_placement.problem import applies_to as pattern_applies_to
-from .problems.reuse_clustering.problem import fan_out
+from .problems.reuse_clustering.problem import layer_mapping
 from .sim import simulate
 from .sim.cost import cost as mapping_cost
 from .solve import check_params, solve
@@ -123,7 +123,7 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
             work, fan = _handed_on(stage, result, work, fan)
     mapping, rep = result.mapping, result.report
     if fan is not None:
-        mapping = fan_out(mapping, fan, inst.layer.n_outputs, declared)
+        mapping = layer_mapping(mapping, fan, inst.layer.n_outputs, declared)
     elif declared is not None and mapping.reference is None:
         mapping = mapping.replace(reference=declared)
     if mapping is not result.mapping:

@@ -112,7 +112,7 @@ def test_shift_scales_and_global_allocation_never_cost_more():
 
 def test_fanout_reads_leaders_scaled_and_a_stored_layers_mapping_fans_out_exactly():
     from mapopt.layout import compact_mapping
-    from mapopt.problems.reuse_clustering.problem import fan_out
+    from mapopt.problems.reuse_clustering.problem import layer_mapping
     from mapopt.sim import simulate
 
     w = layer(n=16, m=6, sparsity=0.3)
@@ -126,6 +126,6 @@ def test_fanout_reads_leaders_scaled_and_a_stored_layers_mapping_fans_out_exactl
     assert fan.stored.shape == (16, r.solution["leaders"])
     stored = Layer.from_matrix(fan.stored)
     groups = [np.arange(j, min(j + 2, fan.stored.shape[1])) for j in range(0, fan.stored.shape[1], 2)]
-    mapping = fan_out(compact_mapping(stored.matrix, inst.spec, groups), fan, 6, r.mapping.reference)
+    mapping = layer_mapping(compact_mapping(stored.matrix, inst.spec, groups), fan, 6, r.mapping.reference)
     rep = simulate(mapping, inst.layer)
     assert rep.exact and rep.error["l1"] == r.objective

@@ -72,7 +72,7 @@ def fanout(blocks: list[RowBlock], clusterings: list[Clustering], n_inputs: int)
     return Fanout(stored, np.array(followers, dtype=np.int64).reshape(-1, 3))
 
 
-def fan_out(mapping: Mapping, fan: Fanout, n_outputs: int, reference: np.ndarray) -> Mapping:
+def layer_mapping(mapping: Mapping, fan: Fanout, n_outputs: int, reference: np.ndarray) -> Mapping:
     """A mapping of the stored leaders (outputs = leader columns) as a mapping of the layer: every target of
     leader ``j`` becomes one target per follower, its scale folded into shift and sign; declares `reference`."""
     by_leader = [fan.followers[fan.followers[:, 0] == j] for j in range(fan.stored.shape[1])]
