@@ -1,5 +1,6 @@
 """Scale-out: the benchmark runner and the whole-network pipeline on joblib's dask backend, against a
-local two-worker ``dask.distributed`` cluster, give the same results as the local run."""
+local two-worker ``dask.distributed`` cluster, and the pipeline on a local ray cluster (when ray is
+installed) give the same results as the local run."""
 
 from pathlib import Path
 
@@ -37,5 +38,18 @@ def test_bench_and_pipeline_on_a_dask_cluster_match_the_local_run(tmp_path):
         remote_map = map_network(INSTANCES, pipe, jobs=2, backend="dask")
     assert all(r.get("status") != "error" for r in local + remote)
     assert results(remote) == results(local)
+    assert layers(remote_map) == layers(local_map) and remote_map["totals"] == local_map["totals"]
+    assert remote_map["valid"] and remote_map["exact"]
+
+
+def test_pipeline_on_a_local_ray_cluster_matches_the_local_run():
+    ray = pytest.importorskip("ray", reason="ray is optional (pip install ray); the README documents --backend ray")
+    pipe = parse("full")
+    local_map = map_network(INSTANCES, pipe, jobs=2)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        remote_map = map_network(INSTANCES, pipe, jobs=2, backend="ray")
+    finally:
+        ray.shutdown()
     assert layers(remote_map) == layers(local_map) and remote_map["totals"] == local_map["totals"]
     assert remote_map["valid"] and remote_map["exact"]
