@@ -1,6 +1,7 @@
 """Seed reproductions: each seed paper's headline number next to the closest run mapopt makes.
 
-Run: ``python experiments/seed_reproductions.py [--networks resnet20 resnet32 resnet44]``.
+Run: ``python experiments/seed_reproductions.py [--networks resnet20 resnet32 resnet44] [--papers 000 ...]``
+(one seed paper alone: ``--papers 003``).
 
 Writes ``experiments/results/seeds.md`` (the tables), ``experiments/results/seeds.png`` (each
 headline against the paper's number), ``results/seeds/seeds.json`` (network totals
@@ -177,17 +178,28 @@ def run_task(task: dict) -> dict:
     return {"runs": {run["name"]: solve_run(layers[run["variant"]], run, task["seed"]) for run in task["runs"]}}
 
 
-def make_tasks(networks: list[str], seed: int) -> list[dict]:
-    """One task per (network, layer, control): the runs that apply to the layer and control."""
+#: the seeds each study reproduces (a run's study is the part of its name before the slash)
+STUDY_SEEDS = {"orc": ("000",), "bitslice": ("001", "002"), "pattern": ("003",), "reuse": ("004",)}
+
+
+def studies_of(seeds: list[str]) -> list[str]:
+    """The studies that reproduce any of `seeds`."""
+    return [study for study, of in STUDY_SEEDS.items() if set(of) & set(seeds)]
+
+
+def make_tasks(networks: list[str], seed: int, studies: list[str]) -> list[dict]:
+    """One task per (network, layer, control, study): the study's runs that apply to the layer and control."""
     tasks = []
     for net in networks:
         for f in instance_files(ROOT / "instances" / net):
             layer = read_instance(f).layer
             for control in CONTROLS:
-                runs = [run for run in RUNS
-                        if control in run["controls"] and (applies_to(layer) or not run["kxk_only"])]
-                tasks.append({"network": net, "file": str(f.relative_to(ROOT)), "layer": layer.name,
-                              "control": control, "runs": runs, "seed": seed})
+                for study in studies:
+                    runs = [run for run in RUNS if run["name"].split("/")[0] == study and control in run["controls"]
+                            and (applies_to(layer) or not run["kxk_only"])]
+                    if runs:
+                        tasks.append({"network": net, "file": str(f.relative_to(ROOT)), "layer": layer.name,
+                                      "control": control, "study": study, "runs": runs, "seed": seed})
     return tasks
 
 
@@ -298,12 +310,15 @@ def reuse_metrics(g) -> dict:
     return m
 
 
-def metrics(t: dict, net: str, control: str) -> dict:
-    """The headline figures of every seed on one network and control, from the totals `t`."""
+STUDY_METRICS = {"orc": orc_metrics, "bitslice": bitslice_metrics, "pattern": pattern_metrics, "reuse": reuse_metrics}
+
+
+def metrics(t: dict, net: str, control: str, studies: list[str]) -> dict:
+    """The headline figures of the seeds `studies` reproduce, on one network and control, from the totals `t`."""
     def g(name):
         return t.get((name, net, control))
 
-    return {**orc_metrics(g), **bitslice_metrics(g), **pattern_metrics(g), **reuse_metrics(g)}
+    return {k: v for study in studies for k, v in STUDY_METRICS[study](g).items()}
 
 
 # ----------------------------------------------------------------------------------------------- report
@@ -384,11 +399,11 @@ def row(cells: list) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
-def headline_table(m: dict, networks: list[str]) -> list[str]:
+def headline_table(m: dict, networks: list[str], seeds: list[str]) -> list[str]:
     """Seed headline beside ours, per network, original and shuffled."""
     head = ["seed", "figure", "paper", "paper's baseline", *networks, *[f"{n} shuffled" for n in networks]]
     lines = [row(head), row(["---"] * len(head))]
-    for key, label, fmt, seed, published, baseline in HEADLINES:
+    for key, label, fmt, seed, published, baseline in (h for h in HEADLINES if h[3] in seeds):
         ours = ["-" if m[(n, c)].get(key) is None else fmt(m[(n, c)][key]) for c in CONTROLS for n in networks]
         lines.append(row([seed, label, published, baseline, *ours]))
     return lines
@@ -483,10 +498,11 @@ DIFFERENCES = {
 }
 
 
-def markdown(t: dict, m: dict, networks: list[str], seconds: float) -> str:
+def markdown(t: dict, m: dict, networks: list[str], seeds: list[str], seconds: float, figure_name: str,
+             command: str) -> str:
     """The seeds.md report: headline table, where we differ, per-study totals."""
     lines = ["# Seed reproductions", "",
-             f"Command: `python experiments/seed_reproductions.py`; {len({k[0] for k in t})} runs on "
+             f"Command: `{command}`; {len({k[0] for k in t})} runs on "
              f"{', '.join(networks)}, original and shuffled ({sum(x['layers'] for x in t.values())} solves), "
              f"{seconds:.0f} s in `solve` on a shared 2-core machine.",
              "",
@@ -496,10 +512,10 @@ def markdown(t: dict, m: dict, networks: list[str], seconds: float) -> str:
              "(same sparsity and values, no structure). Energy is pJ per input vector (seed 003: array + ADC + DAC, "
              "as the paper counts; elsewhere the simulator's total).", "",
              "## Headline numbers", ""]
-    lines += headline_table(m, networks)
-    lines += ["", "![headlines against the papers](seeds.png)"]
+    lines += headline_table(m, networks, seeds)
+    lines += ["", f"![headlines against the papers]({figure_name})"]
     lines += ["", "## Sources and differences", ""]
-    for seed, p in PAPERS.items():
+    for seed, p in ((k, v) for k, v in PAPERS.items() if k in seeds):
         lines += [f"### {seed}: {p['paper']}", "", f"- Numbers from `{p['source']}`.",
                   f"- Paper's setting: {p['setting']}."]
         lines += [f"- {d}" for d in DIFFERENCES[seed]]
@@ -509,7 +525,7 @@ def markdown(t: dict, m: dict, networks: list[str], seconds: float) -> str:
               "and the worst layer's required bits per slice (most significant first); rel. error = "
               "||W' - W||_F / ||W||_F over the network (approximating methods); method s = the method's wall time, "
               "solve s = the whole `solve` call (method, then the simulator's validation and bit-exact execution)."]
-    for title, names in STUDIES.values():
+    for title, names in (v for k, v in STUDIES.items() if k in studies_of(seeds)):
         lines += ["", f"### {title}", ""]
         lines += study_table(t, names, networks)
     return "\n".join(lines) + "\n"
@@ -528,16 +544,20 @@ FIGURE = [
 ]
 
 
-def figure(m: dict, networks: list[str], path: Path) -> None:
-    """One panel per headline: our ratio per network (original and shuffled) against the paper's band."""
+def figure(m: dict, networks: list[str], seeds: list[str], path: Path) -> None:
+    """One panel per headline of `seeds`: our ratio per network (original and shuffled) against the paper's band."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 4, figsize=(16, 7))
+    panels = [p for p in FIGURE if p[0][:3] in seeds]
+    rows, cols = math.ceil(len(panels) / 4), min(4, len(panels))
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.5 * rows), squeeze=False)
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
     x = np.arange(len(networks))
-    for ax, (key, title, paper) in zip(axes.ravel(), FIGURE):
+    for ax, (key, title, paper) in zip(axes.ravel(), panels):
         for k, control in enumerate(CONTROLS):
             ours = [m[(n, control)].get(key) for n in networks]
             ax.bar(x + (k - 0.5) * 0.38, [np.nan if v is None else v for v in ours], 0.38, label=control, zorder=2)
@@ -565,20 +585,26 @@ def main(argv: list[str] | None = None) -> None:
     """Run what is missing, then write the tables."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--networks", nargs="+", default=NETWORKS, choices=NETWORKS)
+    ap.add_argument("--papers", nargs="+", default=list(PAPERS), choices=list(PAPERS),
+                    help="seed papers to reproduce (default all; a subset writes results/seeds/seeds_<ids>.md)")
     ap.add_argument("--seed", type=int, default=SEED)
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
-    tasks = make_tasks(args.networks, args.seed)
+    papers = [p for p in PAPERS if p in args.papers]
+    studies = studies_of(papers)
+    tasks = make_tasks(args.networks, args.seed, studies)
     start = time.perf_counter()
     records = run_bench(tasks, run_task, OUT / "runs.jsonl", jobs=1, backend="sequential")
     print(f"{len(tasks)} layer tasks in {time.perf_counter() - start:.1f} s (this call)", file=sys.stderr)
     t = totals(records)
-    m = {(net, c): metrics(t, net, c) for net in args.networks for c in CONTROLS}
+    m = {(net, c): metrics(t, net, c, studies) for net in args.networks for c in CONTROLS}
     seconds = sum(x["solve_s"] for x in t.values())
-    MD.write_text(markdown(t, m, args.networks, seconds))
+    md = MD if papers == list(PAPERS) else OUT / f"seeds_{'_'.join(papers)}.md"
+    command = " ".join(["python experiments/seed_reproductions.py", *(sys.argv[1:] if argv is None else argv)])
+    md.write_text(markdown(t, m, args.networks, papers, seconds, md.with_suffix(".png").name, command))
     (OUT / "seeds.json").write_text(json.dumps(jsonable(t, m), indent=1) + "\n")
-    figure(m, args.networks, MD.with_suffix(".png"))
-    print(f"wrote {MD.relative_to(ROOT)}, {MD.with_suffix('.png').relative_to(ROOT)} and "
+    figure(m, args.networks, papers, md.with_suffix(".png"))
+    print(f"wrote {md.relative_to(ROOT)}, {md.with_suffix('.png').relative_to(ROOT)} and "
           f"{(OUT / 'seeds.json').relative_to(ROOT)}", file=sys.stderr)
 
 
