@@ -89,14 +89,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", help="hardware preset for every stage (default: the last stage's: orc, bitslice, "
                                     "pattern or reuse)")
     p.add_argument("--time-limit", type=float, default=None, help="seconds per stage and layer")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0, help="seed of every stage's method (without a time limit, the same seed gives the same mapping)")
+    p.add_argument("--jobs", type=int, default=1, help="layers mapped in parallel (-1: all cores)")
     p.add_argument("--backend", default="loky", help="joblib backend: loky, dask, ray")
-    p.add_argument("--out", help="write the report JSON here")
-    p.add_argument("--save", help="write every layer's mapping (.npz) into this directory")
-    p.add_argument("--resume", help="layer reports as JSON Lines, appended as layers finish; run again with the "
+    p.add_argument("--out", metavar="FILE", help="write the report JSON here")
+    p.add_argument("--save", metavar="DIR", help="write every layer's mapping (.npz) into this directory")
+    p.add_argument("--resume", metavar="FILE", help="layer reports as JSON Lines, appended as layers finish; run again with the "
                                     "same file to map only the layers it lacks")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(run=_map)
 
     p = sub.add_parser("classic", help="solve a classical benchmark instance with mapopt's engines")
