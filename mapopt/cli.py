@@ -89,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", help="hardware preset for every stage (default: the last stage's: orc, bitslice, "
                                     "pattern or reuse)")
     p.add_argument("--time-limit", type=float, default=None, help="seconds per stage and layer")
-    p.add_argument("--seed", type=int, default=0, help="seed of every stage's method (without a time limit, the same seed gives the same mapping)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of every stage's method (without a time limit, the same seed gives the same mapping)")
     p.add_argument("--jobs", type=int, default=1, help="layers mapped in parallel (-1: all cores)")
     p.add_argument("--backend", default="loky", help="joblib backend: loky, dask, ray")
     p.add_argument("--out", metavar="FILE", help="write the report JSON here")
