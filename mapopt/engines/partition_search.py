@@ -89,7 +89,7 @@ def recursive_matching(hg: Hypergraph, exact_limit: int = 160) -> np.ndarray:
 
 
 class SwapSearch:
-    """Swap local search state: block members (padded with dummies) and per-row, per-block counters."""
+    """Swap local search state: block members (padded with dummies) and per-block, per-net pin counters."""
 
     def __init__(self, hg: Hypergraph, block: np.ndarray):
         block = check_blocks(hg, block)
@@ -101,7 +101,8 @@ class SwapSearch:
         full = np.concatenate([block, dummy_block])
         self.members = np.argsort(full, kind="stable").reshape(self.G, self.g)
         self.onehot = bucket_weights(hg)
-        self.cnt = self.dense @ np.eye(self.G, dtype=np.int16)[full]
+        self.weights = self.onehot.astype(np.float64)  # row counts by BLAS products (exact below 2^53)
+        self.cnt = np.ascontiguousarray((self.dense @ np.eye(self.G, dtype=np.int16)[full]).T)  # blocks x nets
         self.big = int(hg.weight.sum()) + 1
 
     def block(self) -> np.ndarray:
@@ -111,20 +112,20 @@ class SwapSearch:
         return out[:self.hg.n_vertices]
 
     def score(self) -> int:
-        L = self.onehot @ (self.cnt > 0)
+        L = self.onehot @ (self.cnt.T > 0)
         return int(np.ceil(L / self.hg.h).sum()) * self.big + int(L.sum())
 
     def best_swap(self, a: int, c: int) -> tuple[int, int, int]:
         """``(delta, i, k)``: the best swap of slot `i` of block `a` with slot `k` of block `c`."""
-        rows = np.flatnonzero((self.cnt[:, a] + self.cnt[:, c]) > 0)
+        rows = np.flatnonzero((self.cnt[a] + self.cnt[c]) > 0)
         if not len(rows):
             return 0, 0, 0
         xa, xc = self.dense[np.ix_(rows, self.members[a])], self.dense[np.ix_(rows, self.members[c])]
-        ca, cc = self.cnt[rows, a], self.cnt[rows, c]
-        w = self.onehot[:, rows]
+        ca, cc = self.cnt[a, rows], self.cnt[c, rows]
+        w = self.weights[:, rows]
         g, h = self.g, self.hg.h
-        new_a = (ca[:, None, None] - xa[:, :, None] + xc[:, None, :] > 0).reshape(len(rows), g * g)
-        new_c = (cc[:, None, None] - xc[:, None, :] + xa[:, :, None] > 0).reshape(len(rows), g * g)
+        new_a = (ca[:, None, None] - xa[:, :, None] + xc[:, None, :] > 0).reshape(len(rows), g * g).astype(np.float64)
+        new_c = (cc[:, None, None] - xc[:, None, :] + xa[:, :, None] > 0).reshape(len(rows), g * g).astype(np.float64)
         La, Lc = w @ new_a, w @ new_c
         after = (np.ceil(La / h).sum(axis=0) + np.ceil(Lc / h).sum(axis=0)) * self.big + La.sum(axis=0) + Lc.sum(axis=0)
         La0, Lc0 = w @ (ca > 0), w @ (cc > 0)
@@ -136,8 +137,8 @@ class SwapSearch:
         """Swap slot `i` of block `a` with slot `k` of block `c` and update the counters."""
         u, v = self.members[a, i], self.members[c, k]
         diff = self.dense[:, v] - self.dense[:, u]
-        self.cnt[:, a] += diff
-        self.cnt[:, c] -= diff
+        self.cnt[a] += diff
+        self.cnt[c] -= diff
         self.members[a, i], self.members[c, k] = v, u
 
 
