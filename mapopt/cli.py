@@ -80,7 +80,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("map", help="map a whole network (model file or instance directory) through a pipeline")
     p.add_argument("source", help="model file (.th/.pt/.tflite/.h5) or instance directory / index")
-    p.add_argument("--pipeline", default="full", help="preset (orc, bitslice, full, pattern, reuse, prap) or stage list")
+    p.add_argument("--pipeline", default="full",
+                   help="preset (orc, bitslice, full, pattern, reuse, prap) or stage list")
     p.add_argument("--sparsity", type=float, default=0.8, help="magnitude pruning when importing a model file")
     p.add_argument("--method", action="append", default=[], metavar="STAGE=METHOD",
                    help="method of a stage, e.g. group=multistart (defaults: mapopt.pipeline.DEFAULT_METHODS)")
@@ -95,8 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="loky", help="joblib backend: loky, dask, ray")
     p.add_argument("--out", metavar="FILE", help="write the report JSON here")
     p.add_argument("--save", metavar="DIR", help="write every layer's mapping (.npz) into this directory")
-    p.add_argument("--resume", metavar="FILE", help="layer reports as JSON Lines, appended as layers finish; run again with the "
-                                    "same file to map only the layers it lacks")
+    p.add_argument("--resume", metavar="FILE",
+                   help="layer reports as JSON Lines, appended as layers finish; run again with the same file to "
+                        "map only the layers it lacks")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(run=_map)
 

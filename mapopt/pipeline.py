@@ -37,7 +37,7 @@ from .layer import Layer
 from .layout import conventional_mapping
 from .mapping import save_mapping
 from .problems.pattern_placement.problem import applies_to as pattern_applies_to
-from .problems.reuse_clustering.problem import layer_mapping
+from .problems.reuse_clustering.problem import fanout, layer_mapping
 from .sim import simulate
 from .sim.cost import cost as mapping_cost
 from .solve import check_params, solve
@@ -120,7 +120,11 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
                                   f"stages can run (layer {inst.name})")
             declared = result.mapping.reference
         if i + 1 < len(pipe.stages):
-            work, fan = _handed_on(stage, result, work, fan)
+            if stage == "reuse":  # later stages arrange the stored leader columns in place of the layer
+                fan = fanout(*result.solution["clustering"], work.layer.n_inputs)
+                work = Instance(Layer.from_matrix(fan.stored, f"{inst.name}:stored", inst.layer.weight_bits), work.spec)
+            elif approximates:  # later stages map the layer as this stage left it (pattern-pruned)
+                work = Instance(work.layer.with_matrix(declared), work.spec)
     mapping, rep = result.mapping, result.report
     if fan is not None:
         mapping = layer_mapping(mapping, fan, inst.layer.n_outputs, declared)
@@ -144,18 +148,6 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
         "stages": stages, "wall_time": round(time.perf_counter() - start, 4),
         "mapping": str(save_mapping(save / f"{inst.name}.npz", mapping)) if save is not None else None,
     }
-
-
-def _handed_on(stage: str, result, work: Instance, fan):
-    """What the next stage maps, and reuse's fan-out: after reuse, its stored leader columns in place of
-    the layer; after a stage that approximates (pattern pruning), the layer as that stage left it."""
-    if stage == "reuse":
-        fan = result.solution["fanout"]
-        layer = work.layer
-        return Instance(Layer.from_matrix(fan.stored, f"{layer.name}:stored", layer.weight_bits), work.spec), fan
-    if result.mapping is not None and result.mapping.reference is not None:
-        return Instance(work.layer.with_matrix(result.mapping.reference), work.spec), fan
-    return work, fan
 
 
 def _map_task(task: dict) -> dict:

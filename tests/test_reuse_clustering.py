@@ -112,7 +112,7 @@ def test_shift_scales_and_global_allocation_never_cost_more():
 
 def test_fanout_reads_leaders_scaled_and_a_stored_layers_mapping_fans_out_exactly():
     from mapopt.layout import compact_mapping
-    from mapopt.problems.reuse_clustering.problem import layer_mapping
+    from mapopt.problems.reuse_clustering.problem import fanout, layer_mapping
     from mapopt.sim import simulate
 
     w = layer(n=16, m=6, sparsity=0.3)
@@ -121,7 +121,7 @@ def test_fanout_reads_leaders_scaled_and_a_stored_layers_mapping_fans_out_exactl
     w_int[:, 0] = np.clip(w_int[:, 0], -7, 7)
     inst = Instance(Layer.from_matrix(w_int), preset("bitslice"))
     r = solve(inst, PROBLEM, "fasterpam", theta=0.5, scales="shift")
-    fan = r.solution["fanout"]
+    fan = fanout(*r.solution["clustering"], 16)
     assert set(fan.followers[:, 2].tolist()) >= {-4, 8}  # the scaled copies follow their leader
     assert fan.stored.shape == (16, r.solution["leaders"])
     stored = Layer.from_matrix(fan.stored)

@@ -116,7 +116,7 @@ def run_bench(
     pending = _pending(tasks, keys, latest)
     log.info("%s: %d tasks, %d to run", out, len(set(keys)), len(pending))
     if pending:
-        bar = Progress(len(pending), sys.stderr) if progress else None
+        bar = _Progress(len(pending), sys.stderr) if progress else None
         fd = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             for line in _stream_lines(fn, pending, jobs, backend):
@@ -319,7 +319,7 @@ def _decode_line(raw: bytes, path: Path, lineno: int, keyed: bool = True) -> dic
     return record
 
 
-class Progress:
+class _Progress:
     """``[12/40] 30% elapsed 3.2s eta 7.5s`` on a stream.
 
     Rewritten in place with ``\\r`` on a terminal; elsewhere (logs, CI) one

@@ -135,7 +135,9 @@ def _covered_once(w, h, W: int, H: int, bins, x, y, max_cells: int = 20_000_000)
     cover = np.zeros((len(used), H + 1, W + 1), dtype=np.int32)
     for dy, dx, sign in ((0, 0, 1), (0, w, -1), (h, 0, -1), (h, w, 1)):
         np.add.at(cover, (b, y + dy, x + dx), sign)
-    return int(cover.cumsum(axis=1).cumsum(axis=2).max()) <= 1
+    np.cumsum(cover, axis=1, out=cover)
+    np.cumsum(cover, axis=2, out=cover)
+    return int(cover.max()) <= 1
 
 
 # ----------------------------------------------------------------------------- lower bounds

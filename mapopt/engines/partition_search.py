@@ -45,9 +45,9 @@ def greedy(hg: Hypergraph) -> np.ndarray:
         free[seed] = False
         while len(members) < hg.g and free.any():
             cand = np.flatnonzero(free)
-            rows = np.flatnonzero(kept)
-            rows_now = onehot[:, rows].sum(axis=1)
-            added = vrows[:, cand] - onehot[:, rows] @ dense[np.ix_(rows, cand)]
+            w = onehot[:, np.flatnonzero(kept)]
+            rows_now = w.sum(axis=1)
+            added = vrows[:, cand] - w @ dense[np.ix_(kept, cand)]
             score = np.ceil((rows_now[:, None] + added) / hg.h).sum(axis=0) * big + added.sum(axis=0)
             pick = int(cand[np.argmin(score)])
             members.append(pick)
@@ -100,8 +100,7 @@ class SwapSearch:
         dummy_block = np.repeat(np.arange(self.G), self.g - sizes)
         full = np.concatenate([block, dummy_block])
         self.members = np.argsort(full, kind="stable").reshape(self.G, self.g)
-        self.onehot = bucket_weights(hg)
-        self.weights = self.onehot.astype(np.float64)  # row counts by BLAS products (exact below 2^53)
+        self.weights = bucket_weights(hg).astype(np.float64)  # row counts by BLAS products (exact below 2^53)
         self.cnt = np.ascontiguousarray((self.dense @ np.eye(self.G, dtype=np.int16)[full]).T)  # blocks x nets
         self.big = int(hg.weight.sum()) + 1
 
@@ -112,7 +111,7 @@ class SwapSearch:
         return out[:self.hg.n_vertices]
 
     def score(self) -> int:
-        L = self.onehot @ (self.cnt.T > 0)
+        L = self.weights @ (self.cnt.T > 0)
         return int(np.ceil(L / self.hg.h).sum()) * self.big + int(L.sum())
 
     def best_swap(self, a: int, c: int) -> tuple[int, int, int]:
@@ -151,12 +150,13 @@ def local_search(hg: Hypergraph, block: np.ndarray, seed: int = 0, time_limit: f
     end = deadline_of(time_limit)
     pairs = np.array([(a, c) for a in range(state.G) for c in range(a + 1, state.G)]).reshape(-1, 2)
     changed = np.zeros(state.G, dtype=np.int64)  # step of each block's last change
-    checked = np.full((state.G, state.G), -1, dtype=np.int64)  # step a pair was last found not improving
+    checked = np.full(len(pairs), -1, dtype=np.int64)  # step each pair was last found not improving
     step, improved = 0, True
     while improved and not expired(end):
         improved = False
-        for a, c in pairs[rng.permutation(len(pairs))]:
-            if checked[a, c] >= max(changed[a], changed[c]):
+        for p in rng.permutation(len(pairs)):
+            a, c = pairs[p]
+            if checked[p] >= max(changed[a], changed[c]):
                 continue
             delta, i, k = state.best_swap(a, c)
             step += 1
@@ -165,7 +165,7 @@ def local_search(hg: Hypergraph, block: np.ndarray, seed: int = 0, time_limit: f
                 changed[a] = changed[c] = step
                 improved = True
             else:
-                checked[a, c] = step
+                checked[p] = step
             if expired(end):
                 break
     return state.block()

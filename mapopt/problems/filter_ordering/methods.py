@@ -9,7 +9,6 @@ Without a time limit every stage has a deterministic budget, so a seed fixes the
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ...engines import partition_search as search

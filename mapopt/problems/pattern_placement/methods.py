@@ -9,7 +9,6 @@ vector; crossbars, index bits and the kept weight are reported beside it.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ...engines import packing2d
@@ -33,7 +32,7 @@ def form_blocks(inst: Instance, pruned, name: str, seed: int, exact_groups: bool
     `time_limit` (with `exact_groups`, the heuristic gets half of it and CP-SAT the rest)."""
     spec, matrix = inst.spec, pruned.matrix
     if name == "grouped":
-        end = deadline_of(time_limit or DEFAULT_EXACT_SECONDS if exact_groups else time_limit)
+        end = deadline_of((time_limit or DEFAULT_EXACT_SECONDS) if exact_groups else time_limit)
         hg = hypergraph(inst, matrix)
         share = time_left(end)
         block = best_heuristic(hg, seed, time_limit=None if share is None else share / 2 if exact_groups else share)

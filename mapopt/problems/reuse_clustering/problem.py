@@ -243,4 +243,4 @@ def make_result(inst: Instance, blocks: list[RowBlock], clusterings: list[Cluste
                        solution={"leaders": leaders, "sub_vectors": outputs,
                                  "reuse": 1 - leaders / max(outputs, 1),
                                  "pruned": sum(int((cl.leader < 0).sum()) for cl in clusterings),
-                                 "fanout": fanout(blocks, clusterings, len(matrix)), **solution})
+                                 "clustering": (blocks, clusterings), **solution})
