@@ -44,7 +44,7 @@ records as ``pack_time``).
 Per layer also: the packing lower bound per plane for the natural grouping (``vp.lower_bound``:
 cardinality, Martello-Toth L2 per column, clique) and the issue's "simple" bound
 ``max(ceil(L / h), max_j ceil(column sum_j / capacity))``. ``pack_cpu`` (``pack_time``) is the CPU
-(wall) time of ``get_method(...).fn(inst)`` (packing and mapping); ``sim_time`` the CPU time of the
+(wall) time of ``mapopt.solve.decide`` (the method and its mapping) (packing and mapping); ``sim_time`` the CPU time of the
 simulator's validation, bit-exact execution and costing of the mapping (the steps of
 `mapopt.sim.simulate`).
 All counts are the simulator's.
@@ -81,7 +81,7 @@ from mapopt.errors import MapoptError
 from mapopt.hardware import preset
 from mapopt.instance import Instance, instance_files, read_instance
 from mapopt.layer import Layer
-from mapopt.problems import get_method
+from mapopt.solve import decide
 from mapopt.problems.bitslice_packing.problem import natural_groups, subproblems
 from mapopt.sim import approximation_error, build_circuit, build_fabric, cost, validate
 from mapopt.sim.validate import shape_violations
@@ -169,6 +169,11 @@ def plane_bounds(layer: Layer, spec) -> tuple[list[int], list[int], float]:
     return strong.tolist(), simple.tolist(), time.perf_counter() - t
 
 
+def method_of(problem: str, name: str):
+    """A method as a function of the instance and its options: it runs and maps, without the simulator."""
+    return lambda inst, **options: decide(inst, problem, name, **options)
+
+
 def run_layer(task: dict) -> dict:
     """Every mapping of one layer in one variant (see the module docstring)."""
     layer = load_layer(task["file"], task["variant"])
@@ -184,22 +189,22 @@ def run_layer(task: dict) -> dict:
         m.update(pack_time=round(pack, 4), pack_cpu=round(pack_cpu, 4), sim_time=round(sim, 4), objective=int(r.objective),
                  objective_ok=int(r.objective) == m["ou_activations"],
                  bound=None if r.bound is None else int(r.bound), status=getattr(r.status, "value", str(r.status)))
-        if r.solution and "adc_bits" in r.solution:
-            m["chosen_adc_bits"] = r.solution["adc_bits"]
+        if "adc_bits" in r.stats:
+            m["chosen_adc_bits"] = r.stats["adc_bits"]
         results[name] = m
 
-    record("dense-adjacent", get_method("baseline", "dense").fn, Instance(layer, spec.replace(slice_layout="adjacent")),
+    record("dense-adjacent", method_of("baseline", "dense"), Instance(layer, spec.replace(slice_layout="adjacent")),
            seed=seed)
-    record("dense-per-crossbar", get_method("baseline", "dense").fn, Instance(layer, spec), seed=seed)
-    record("squeeze", get_method("filter-ordering", "natural").fn, Instance(layer, preset("bitslice", adc_bits=6)),
+    record("dense-per-crossbar", method_of("baseline", "dense"), Instance(layer, spec), seed=seed)
+    record("squeeze", method_of("filter-ordering", "natural"), Instance(layer, preset("bitslice", adc_bits=6)),
            seed=seed)
     inst = Instance(layer, spec)
     for name in task["methods"]:
         limit = task["auto_limit"] if name == "auto" else None
-        record(name, get_method("bitslice-packing", name).fn, inst, time_limit=limit, seed=seed)
+        record(name, method_of("bitslice-packing", name), inst, time_limit=limit, seed=seed)
     for name in task["variant_methods"]:
         base, params = VARIANT_METHODS[name]
-        record(name, get_method("bitslice-packing", base).fn, inst, seed=seed, **params)
+        record(name, method_of("bitslice-packing", base), inst, seed=seed, **params)
     strong, simple, bt = plane_bounds(layer, spec)
     return {"n": layer.n_inputs, "m": layer.n_outputs, "kind": layer.kind, "density": 1 - layer.sparsity,
             "bound_planes": strong, "simple_bound_planes": simple, "bound_time": round(bt, 4), "results": results}
@@ -208,7 +213,7 @@ def run_layer(task: dict) -> dict:
 def run_sweep(task: dict) -> dict:
     """ADC-resolution sweep or bit-sparse projection on one layer with one bit-slice method."""
     layer = load_layer(task["file"], task["variant"])
-    fn = get_method("bitslice-packing", task["method"]).fn
+    fn = method_of("bitslice-packing", task["method"])
     out = {}
     if task["sweep"] == "adc":
         runs = [(",".join(map(str, bits)), preset("bitslice", adc_bits=tuple(bits)), {}) for bits in task["settings"]]
@@ -225,7 +230,7 @@ def run_sweep(task: dict) -> dict:
         pack = time.process_time() - t
         m, sim = measure(r.mapping, layer, task["seed"])
         m.update(pack_time=round(pack, 4), sim_time=round(sim, 4), objective_ok=int(r.objective) == m["ou_activations"],
-                 chosen_adc_bits=r.solution.get("adc_bits"), projection_error=r.solution.get("projection_error"))
+                 chosen_adc_bits=r.stats.get("adc_bits"), projection_error=r.stats.get("projection_error"))
         out[key] = m
     return {"kind": layer.kind, "results": out}
 
@@ -368,7 +373,7 @@ def markdown(rows, conv_rows, records, sweep_records, args) -> str:
     lines += ["", "## Time (s, summed over layers; one process per layer, 1 worker)", "",
               "CPU seconds of the process (`time.process_time`): the machine was shared with other jobs (load "
               "average up to 10 on 2 cores), so wall times are inflated and are given only for the heuristic. "
-              "`pack` = `get_method(...).fn(inst)` (packing + mapping); `sim` = simulator validation + bit-exact "
+              "`pack` = `mapopt.solve.decide` (packing + mapping); `sim` = simulator validation + bit-exact "
               "execution + cost (CPU); `max layer` = slowest layer's pack CPU time.", ""]
     body = []
     for r in rows:

@@ -157,7 +157,7 @@ def run_task(task: dict) -> dict:
     where = f"{task['problem']}/{task['method']} on {inst.layer.name}"
     assert r.report is not None and r.report.valid, f"{where}: invalid mapping {[str(v) for v in r.report.violations]}"
     assert r.report.exact, f"{where}: execution is not bit-exact"
-    solution = r.solution if isinstance(r.solution, dict) else {}
+    solution = r.stats
     return {"objective": number(r.objective), "bound": number(r.bound),
             "gap": None if r.gap is None else float(r.gap), "status": r.status.value,
             "wall_time": round(r.wall_time, 3), "valid": bool(r.report.valid), "exact": bool(r.report.exact),

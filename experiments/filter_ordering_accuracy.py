@@ -36,9 +36,9 @@ def network_weights(files, method: str, params: dict) -> tuple[dict, dict]:
         r = solve(inst, "filter-ordering", method, **params)
         totals["valid"] &= bool(r.report.valid and r.report.exact)
         totals["ou_activations"] += r.objective
-        totals["recovered_weights"] += r.solution.get("recovered_weights", 0)
-        if "recovered_mass" in r.solution:
-            totals["recovered_mass"].append(r.solution["recovered_mass"])
+        totals["recovered_weights"] += r.stats.get("recovered_weights", 0)
+        if "recovered_mass" in r.stats:
+            totals["recovered_mass"].append(r.stats["recovered_mass"])
         matrix = r.mapping.reference if r.mapping.reference is not None else inst.layer.matrix
         scale = np.broadcast_to(inst.layer.scale, (inst.layer.n_outputs,))
         weights[inst.name] = matrix_to_weight(matrix * scale[None, :], inst.layer.shape).astype(np.float32)

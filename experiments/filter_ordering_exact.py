@@ -69,7 +69,7 @@ def run_task(task: dict) -> dict:
     s = r.summary()
     return {"objective": s["objective"], "bound": s["bound"], "status": s["status"], "wall_time": s["wall_time"],
             "valid": s["valid"], "exact": s["exact"], "crossbars": (s["cost"] or {}).get("crossbars"),
-            "rows": r.solution.get("rows") if isinstance(r.solution, dict) else None,
+            "rows": r.stats.get("rows"),
             "n": layer.n_inputs, "m": layer.n_outputs}
 
 

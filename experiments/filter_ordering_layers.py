@@ -50,9 +50,10 @@ from mapopt.engines import partition_search as search
 from mapopt.hardware import preset
 from mapopt.instance import Instance, instance_files, read_instance
 from mapopt.layer import Layer
-from mapopt.problems import get_method
+from mapopt.solve import decide
 from mapopt.problems.filter_ordering import methods as fo
-from mapopt.problems.filter_ordering.problem import hypergraph, make_result, scale, slot_bound
+from mapopt.problems.contract import Run
+from mapopt.problems.filter_ordering.problem import hypergraph, outcome, scale, slot_bound, to_mapping
 from mapopt.sim import cost, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,7 +158,7 @@ def run_task(task: dict, validate: bool = False) -> dict:
 
     for name in BASELINES:
         t = time.perf_counter()
-        r = get_method("baseline", name).fn(inst, time_limit=tl, seed=seed)
+        r = decide(inst, "baseline", name, time_limit=tl, seed=seed)
         record(name, r.mapping, r.objective, time.perf_counter() - t)
     t = time.perf_counter()
     hg = hypergraph(inst)
@@ -176,21 +177,21 @@ def run_task(task: dict, validate: bool = False) -> dict:
                 t = time.perf_counter()
                 raw = mtkahypar_blocks(hg, seed, 1, tl, preset="deterministic")
                 raw_time = time.perf_counter() - t
-                r = make_result(inst, hg, raw, "mtkahypar-raw", k * lb)
-                record("mtkahypar-raw", r.mapping, r.objective, raw_time, rows=int(hg.cost(raw)[1]))
+                r = outcome(inst, hg, raw, k * lb)
+                record("mtkahypar-raw", to_mapping(inst, r.decision), r.objective, raw_time, rows=int(hg.cost(raw)[1]))
                 t = time.perf_counter()
                 block = search.local_search(hg, raw, seed, None if tl is None else max(0.0, tl - raw_time))
                 polish = time.perf_counter() - t
-                r = make_result(inst, hg, block, name, k * lb)
-                record(name, r.mapping, r.objective, raw_time + polish, rows=int(hg.cost(block)[1]),
+                r = outcome(inst, hg, block, k * lb)
+                record(name, to_mapping(inst, r.decision), r.objective, raw_time + polish, rows=int(hg.cost(block)[1]),
                        polish_time=round(polish, 4))
                 continue
             build = getattr(fo, name.replace("-", "_"))
             t = time.perf_counter()
-            block, _ = build(hg, tl, seed, 1)
+            block, _ = build(hg, Run.starting(tl, seed, 1))
             seconds = time.perf_counter() - t
-            r = make_result(inst, hg, block, name, k * lb)
-            record(name, r.mapping, r.objective, seconds, rows=int(hg.cost(block)[1]))
+            r = outcome(inst, hg, block, k * lb)
+            record(name, to_mapping(inst, r.decision), r.objective, seconds, rows=int(hg.cost(block)[1]))
     return {"n": inst.layer.n_inputs, "m": inst.layer.n_outputs, "bound": int(k * lb),
             "bound_time": round(bound_time, 4), "results": out}
 

@@ -78,10 +78,10 @@ def run_layer(task: tuple) -> dict:
     for m, sel, limit in runs:
         r = solve(inst, "pattern-placement", m, time_limit=limit, removed=removed, selection=sel)
         d = cost_record(r)
-        d.update(bound=int(r.bound), crossbar_bound=int(r.solution["crossbar_bound"]),
-                 placement_bound=int(r.solution["placement_bound"]), formation=r.solution["formation"],
-                 kept_weight=float(r.solution["kept_weight"]), sparsity=float(r.solution["sparsity"]),
-                 index_bits=int(r.solution["index_bits"]), blocks=int(r.solution["blocks"]))
+        d.update(bound=int(r.bound), crossbar_bound=int(r.stats["crossbar_bound"]),
+                 placement_bound=int(r.stats["placement_bound"]), formation=r.stats["formation"],
+                 kept_weight=float(r.stats["kept_weight"]), sparsity=float(r.stats["sparsity"]),
+                 index_bits=int(r.stats["index_bits"]), blocks=int(r.stats["blocks"]))
         rec[m if sel == "frequency" else f"{m}-{sel}"] = d
         if keep_refs and m == "auto":
             refs[sel] = (r.mapping.reference * scale[None, :]).astype(np.float32)

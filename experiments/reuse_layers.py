@@ -92,8 +92,8 @@ def run_one(part: str, net: str, li: int, inst: Instance, theta: float, cfg, kee
                relative=float(rep.error["relative"]), weight_l1=int(np.abs(inst.layer.matrix).sum()),
                l2sq=int(rep.error["l2sq"]), weight_l2sq=int((inst.layer.matrix.astype(np.int64) ** 2).sum()),
                objective=int(r.objective), bound=float(r.bound) if exact_bound else None,
-               leaders=int(r.solution["leaders"]), sub_vectors=int(r.solution["sub_vectors"]),
-               pruned=int(r.solution["pruned"]), columns=int(sum(p.n_cols for p in r.mapping.placements)),
+               leaders=int(r.stats["leaders"]), sub_vectors=int(r.stats["sub_vectors"]),
+               pruned=int(r.stats["pruned"]), columns=int(sum(p.n_cols for p in r.mapping.placements)),
                ou_activations=int(c.ou_activations), crossbars=int(c.crossbars), wall=float(r.wall_time))
     ref = None
     if keep_ref:

@@ -167,7 +167,7 @@ def solve_run(layer: Layer, run: dict, seed: int) -> dict:
             "n_polarities": inst.spec.n_polarities, "valid": bool(rep.valid), "exact": bool(rep.exact),
             "error_l2sq": float(rep.error["l2sq"]) if rep.error else 0.0,
             "weight_l2sq": float(np.sum(layer.matrix.astype(np.float64) ** 2)),
-            "projection_error": (r.solution or {}).get("projection_error"), "method_s": round(r.wall_time, 3),
+            "projection_error": r.stats.get("projection_error"), "method_s": round(r.wall_time, 3),
             "solve_s": round(seconds, 3)}
 
 

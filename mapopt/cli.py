@@ -124,7 +124,8 @@ def _solver_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="parallel workers inside one solve")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="method parameter, e.g. recovery=free or budget=0.01 (repeatable)")
+                   help="method parameter, e.g. recovery=free or budget=0.01 (repeatable); 'list' lists a "
+                        "problem's parameters with their defaults and accepted values")
 
 
 def _params(items: list[str]) -> dict:
@@ -199,12 +200,16 @@ def _npz_format(path: Path, read_npz) -> str:
 def _solve(args) -> int:
     from .instance import read_instance
     from .mapping import save_mapping
-    from .problems import methods
+    from .problems import get_problem, methods
     from .solve import solve
 
     if args.method == "list":
         for name, m in methods(args.problem).items():
             print(f"{name:16s} {'exact ' if m.exact else ''}{m.summary}")
+        return 0
+    if args.param == ["list"]:
+        for line in get_problem(args.problem).params.describe() or ["(none)"]:
+            print(line)
         return 0
     inst = read_instance(args.file)
     result = solve(inst, args.problem, args.method, args.time_limit, args.seed, args.workers, **_params(args.param))

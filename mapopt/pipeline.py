@@ -16,9 +16,12 @@ A pipeline is a preset name or a comma-separated list of stages:
 Magnitude pruning happens at import (``sparsity``). The last stage's mapping is the layer's
 mapping; the simulator validates it bit-exactly against the approximation a stage declared
 (pattern's pruned layer or reuse's clustered one; exact stages after them map that approximation).
-Presets: ``orc`` = group; ``bitslice`` = group,pack; ``full`` = group,pack; ``pattern``; ``reuse``;
-``prap`` = reuse,group,pack (row compression of reuse's stored columns).
-Every layer is compared with the conventional mapping (dense) of the same layer and hardware.
+Presets: ``orc`` = group; ``bitslice`` = group,pack (``full`` is another name for it); ``pattern``;
+``reuse``; ``prap`` = reuse,group,pack (row compression of reuse's stored columns).
+Every layer is mapped on the pipeline's hardware preset (the last stage's, or the one given), which
+replaces the hardware its instance file declares; each layer's report names that hardware and says
+whether it replaced the file's. Every layer is compared with the conventional mapping (dense) of
+the same layer and hardware.
 """
 
 from __future__ import annotations
@@ -36,21 +39,36 @@ from .instance import Instance, instance_files, read_instance
 from .layer import Layer
 from .layout import conventional_mapping
 from .mapping import save_mapping
+from .problems.filter_ordering.problem import Grouping
 from .problems.pattern_placement.problem import applies_to as pattern_applies_to
-from .problems.reuse_clustering.problem import fanout, layer_mapping
+from .problems.reuse_clustering.problem import Reuse, layer_mapping
 from .sim import simulate
 from .sim.cost import cost as mapping_cost
 from .solve import check_params, solve
 
-STAGES = ("group", "pack", "pattern", "reuse")
+
+@dataclass(frozen=True)
+class Stage:
+    """A pipeline stage: the problem it solves, its default method (a fast heuristic, so a whole network maps in
+    seconds), the hardware preset it is meant for, and what it takes from an earlier stage's decision: a
+    (decision type, parameter) pair, that decision's groups filling that parameter."""
+
+    problem: str
+    method: str
+    hardware: str
+    takes: tuple[type, str] | None = None
+
+
+STAGES = {
+    "group": Stage("filter-ordering", "local-search", "orc"),
+    "pack": Stage("bitslice-packing", "heuristic", "bitslice", takes=(Grouping, "groups")),
+    "pattern": Stage("pattern-placement", "auto", "pattern"),
+    "reuse": Stage("reuse-clustering", "fasterpam", "reuse"),
+}
+#: pipeline presets; ``full`` is another name for ``bitslice`` (every problem that keeps the layer exact)
 PRESETS = {"orc": ("group",), "bitslice": ("group", "pack"), "full": ("group", "pack"), "pattern": ("pattern",),
            "reuse": ("reuse",), "prap": ("reuse", "group", "pack")}
-#: default method per stage: fast heuristics, so a whole network maps in seconds (override per stage)
-DEFAULT_METHODS = {"group": "local-search", "pack": "heuristic", "pattern": "auto", "reuse": "fasterpam"}
-#: hardware preset each pipeline maps onto (its last stage decides)
-HARDWARE = {"group": "orc", "pack": "bitslice", "pattern": "pattern", "reuse": "reuse"}
-PROBLEM = {"group": "filter-ordering", "pack": "bitslice-packing", "pattern": "pattern-placement",
-           "reuse": "reuse-clustering"}
+DEFAULT_METHODS = {name: stage.method for name, stage in STAGES.items()}
 
 
 @dataclass(frozen=True)
@@ -67,17 +85,19 @@ class Pipeline:
 
     @property
     def hardware(self) -> str:
-        return self.preset or HARDWARE[self.stages[-1]]
+        return self.preset or STAGES[self.stages[-1]].hardware
 
 
 def parse(spec: str, methods: dict | None = None, time_limit: float | None = None, seed: int = 0,
           params: dict | None = None, hardware: str | None = None) -> Pipeline:
     """A pipeline from a preset name or ``stage,stage,...``, with per-stage `methods` and `params`
-    (``{stage: {key: value}}``); unknown stages or presets are a one-line error."""
+    (``{stage: {key: value}}``); unknown stages or presets, an impossible order, unknown methods and bad
+    parameters are one-line errors here, before any layer is mapped."""
     stages = PRESETS.get(spec) or tuple(s.strip() for s in spec.split(",") if s.strip())
     bad = [s for s in stages if s not in STAGES]
     if bad or not stages:
-        raise MapoptError(f"unknown pipeline {spec!r}: use a preset ({', '.join(PRESETS)}) or stages from {STAGES}")
+        raise MapoptError(f"unknown pipeline {spec!r}: use a preset ({', '.join(PRESETS)}) or stages from "
+                          f"{tuple(STAGES)}")
     if "pattern" in stages[1:]:
         raise MapoptError("the pattern stage prunes the layer, so it must come first")
     if "reuse" in stages[1 + (stages[0] == "pattern"):]:
@@ -89,42 +109,46 @@ def parse(spec: str, methods: dict | None = None, time_limit: float | None = Non
             raise MapoptError(f"{what} names stage {stray[0]!r}, which pipeline {spec!r} lacks (stages: {', '.join(stages)})")
     if hardware is not None and hardware not in HARDWARE_PRESETS:
         raise MapoptError(f"unknown hardware preset {hardware!r}; choose from {', '.join(HARDWARE_PRESETS)}")
-    chosen = {s: (methods or {}).get(s, DEFAULT_METHODS[s]) for s in stages}
-    for stage in stages:  # unknown methods and parameters fail here, before any layer is mapped
-        check_params(PROBLEM[stage], chosen[stage], (params or {}).get(stage, {}))
-    return Pipeline(stages, chosen, time_limit, seed, dict(params or {}), hardware)
+    chosen = {s: (methods or {}).get(s, STAGES[s].method) for s in stages}
+    checked = {s: check_params(STAGES[s].problem, chosen[s], (params or {}).get(s, {})).to_dict() for s in stages}
+    given = {s: {k: checked[s][k] for k in (params or {}).get(s, {})} for s in stages if (params or {}).get(s)}
+    return Pipeline(stages, chosen, time_limit, seed, given, hardware)
 
 
 def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
     """Run the stages on one layer; the per-layer report (costs of the last stage, gains against dense).
-    With `save` (a directory) the layer's mapping is written there as ``<layer>.npz`` for re-validation."""
+    Each stage hands on its typed decision: after reuse, later stages arrange its stored leader columns;
+    after a stage that approximates (pattern pruning), they map the layer as it left it; a stage that takes
+    an earlier decision (pack takes group's groups) gets it. With `save` (a directory) the layer's mapping
+    is written there as ``<layer>.npz`` for re-validation."""
     start = time.perf_counter()
-    stages, params = [], {}
+    report, decisions = [], {}
     result, work, fan, declared = None, inst, None, None
     for i, stage in enumerate(pipe.stages):
-        if stage == "pack" and "group" in pipe.stages:
-            params = {"grouping": result.solution["groups"]}
-        problem, method, given = PROBLEM[stage], pipe.methods[stage], pipe.params.get(stage, {})
+        spec, method, given = STAGES[stage], pipe.methods[stage], dict(pipe.params.get(stage, {}))
+        problem = spec.problem
         if stage == "pattern" and not pattern_applies_to(inst.layer):
             problem, method, given = "baseline", "dense", {}  # linear and 1x1 layers keep the conventional mapping
-        result = solve(work, problem, method, pipe.time_limit, pipe.seed, **given, **params)
-        approximates = result.mapping is not None and result.mapping.reference is not None
-        stages.append({"stage": stage, "problem": problem, "method": result.method,
-                       "objective": result.objective, "bound": result.bound, "gap": result.gap,
-                       "status": result.status.value, "wall_time": round(result.wall_time, 4),
-                       "approximates": approximates})
-        params = {}
-        if approximates:
+        if spec.takes is not None and spec.takes[0] in decisions:
+            given[spec.takes[1]] = decisions[spec.takes[0]].groups
+        result = solve(work, problem, method, pipe.time_limit, pipe.seed, **given)
+        decision = result.solution
+        decisions[type(decision)] = decision
+        report.append({"stage": stage, "problem": problem, "method": result.method, "objective": result.objective,
+                       "bound": result.bound, "gap": result.gap, "status": result.status.value,
+                       "wall_time": round(result.wall_time, 4), "approximates": decision.reference is not None})
+        if decision.reference is not None:
             if fan is not None:
                 raise MapoptError(f"stage {stage} approximates reuse's stored leaders; after reuse only exact "
                                   f"stages can run (layer {inst.name})")
-            declared = result.mapping.reference
-        if i + 1 < len(pipe.stages):
-            if stage == "reuse":  # later stages arrange the stored leader columns in place of the layer
-                fan = fanout(*result.solution["clustering"], work.layer.n_inputs)
-                work = Instance(Layer.from_matrix(fan.stored, f"{inst.name}:stored", inst.layer.weight_bits), work.spec)
-            elif approximates:  # later stages map the layer as this stage left it (pattern-pruned)
-                work = Instance(work.layer.with_matrix(declared), work.spec)
+            declared = decision.reference
+        if i + 1 == len(pipe.stages):
+            break
+        if isinstance(decision, Reuse):  # later stages arrange the stored leader columns in place of the layer
+            fan = decision.fanout()
+            work = Instance(Layer.from_matrix(fan.stored, f"{inst.name}:stored", inst.layer.weight_bits), work.spec)
+        elif decision.reference is not None:  # later stages map the layer as this stage left it (pattern-pruned)
+            work = Instance(work.layer.with_matrix(declared), work.spec)
     mapping, rep = result.mapping, result.report
     if fan is not None:
         mapping = layer_mapping(mapping, fan, inst.layer.n_outputs, declared)
@@ -132,30 +156,40 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
         mapping = mapping.replace(reference=declared)
     if mapping is not result.mapping:
         rep = simulate(mapping, inst.layer, seed=pipe.seed)
+    if rep.cost is None:
+        raise MapoptError(f"layer {inst.name}: the simulator cannot cost its mapping "
+                          f"({'; '.join(map(str, rep.violations)) or 'no cost'})")
     base = mapping_cost(conventional_mapping(inst.layer.matrix, inst.spec, "grid"))  # the dense baseline's cost
-    cost = rep.cost.to_dict() if rep.cost else {}
+    cost = rep.cost.to_dict()
     return {
         "name": inst.name, "shape": list(inst.layer.shape), "valid": rep.valid, "exact": rep.exact,
-        "violations": [str(v) for v in rep.violations], "ou_activations": cost.get("ou_activations"),
-        "crossbars": cost.get("crossbars"), "cycles": cost.get("cycles"), "cells": cost.get("cells"),
-        "energy_pj": cost.get("energy_pj"), "area_um2": cost.get("area_um2"), "adc_bits": cost.get("adc_bits"),
-        "adc_bits_required": cost.get("adc_bits_required"), "error": rep.error,
+        "violations": [str(v) for v in rep.violations], "hardware": inst.spec.to_dict(),
+        "ou_activations": cost["ou_activations"], "crossbars": cost["crossbars"], "cycles": cost["cycles"],
+        "cells": cost["cells"], "energy_pj": cost["energy_pj"], "area_um2": cost["area_um2"],
+        "adc_bits": cost["adc_bits"], "adc_bits_required": cost["adc_bits_required"], "error": rep.error,
         "dense": {"ou_activations": base.ou_activations, "crossbars": base.crossbars,
                   "energy_pj": base.energy_pj["total"], "area_um2": base.area_um2["total"]},
-        "gain": {"ou_activations": base.ou_activations / max(1, cost.get("ou_activations") or 1),
-                 "crossbars": base.crossbars / max(1, cost.get("crossbars") or 1),
-                 "energy": base.energy_pj["total"] / max(1e-12, (cost.get("energy_pj") or {}).get("total", 1e-12))},
-        "stages": stages, "wall_time": round(time.perf_counter() - start, 4),
+        "gain": {"ou_activations": _ratio(base.ou_activations, cost["ou_activations"]),
+                 "crossbars": _ratio(base.crossbars, cost["crossbars"]),
+                 "energy": _ratio(base.energy_pj["total"], cost["energy_pj"]["total"])},
+        "stages": report, "wall_time": round(time.perf_counter() - start, 4),
         "mapping": str(save_mapping(save / f"{inst.name}.npz", mapping)) if save is not None else None,
     }
+
+
+def _ratio(dense: float, mapped: float) -> float | None:
+    """How many times fewer than dense (None when the mapping needs none, e.g. an all-zero layer)."""
+    return dense / mapped if mapped else None
 
 
 def _map_task(task: dict) -> dict:
     """One layer of `map_network` as a benchmark task: the instance file, the pipeline, where to save."""
     pipe = Pipeline(**{**task["pipeline"], "stages": tuple(task["pipeline"]["stages"])})
-    inst = read_instance(task["file"])
-    inst = Instance(inst.layer, preset(pipe.hardware, weight_bits=inst.spec.weight_bits), inst.params, inst.provenance)
-    return map_layer(inst, pipe, None if task["save"] is None else Path(task["save"]))
+    given = read_instance(task["file"])
+    inst = Instance(given.layer, preset(pipe.hardware, weight_bits=given.spec.weight_bits), given.params,
+                    given.provenance)
+    report = map_layer(inst, pipe, None if task["save"] is None else Path(task["save"]))
+    return {**report, "hardware_preset": pipe.hardware, "instance_hardware_replaced": inst.spec != given.spec}
 
 
 def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs: int = 1, backend: str = "loky",
@@ -195,9 +229,9 @@ def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs:
     totals["energy_pj"] = sum((layer["energy_pj"] or {}).get("total", 0.0) for layer in layers)
     totals["area_um2"] = sum((layer["area_um2"] or {}).get("total", 0.0) for layer in layers)
     dense = {k: sum(layer["dense"][k] for layer in layers) for k in ("ou_activations", "crossbars", "energy_pj", "area_um2")}
-    gains = {"ou_activations": dense["ou_activations"] / max(1, totals["ou_activations"]),
-             "crossbars": dense["crossbars"] / max(1, totals["crossbars"]),
-             "energy": dense["energy_pj"] / max(1e-12, totals["energy_pj"])}
+    gains = {"ou_activations": _ratio(dense["ou_activations"], totals["ou_activations"]),
+             "crossbars": _ratio(dense["crossbars"], totals["crossbars"]),
+             "energy": _ratio(dense["energy_pj"], totals["energy_pj"])}
     return {"pipeline": list(pipe.stages), "methods": pipe.methods, "params": pipe.params, "hardware": pipe.hardware,
             "layers": layers, "totals": totals, "dense": dense, "gain": gains,
             "valid": all(layer["valid"] for layer in layers), "exact": all(layer["exact"] for layer in layers),

@@ -23,8 +23,9 @@ class SolveResult:
     """One solver run: the solution in problem terms, its mapping, objective and best proven bound.
 
     `objective` is in the problem's unit (OU activations per input vector unless its
-    formulation says otherwise); `report` is the simulator's validation and cost, filled
-    in by `mapopt.solve.solve`.
+    formulation says otherwise); `solution` is the problem's typed decision (see
+    `mapopt.problems.contract`), `stats` the method's figures beside it (counts, chosen
+    settings); `report` is the simulator's validation and cost, filled in by `mapopt.solve.solve`.
     """
 
     objective: float | None
@@ -37,6 +38,7 @@ class SolveResult:
     params: dict = field(default_factory=dict)
     seed: int = 0
     report: Any = None
+    stats: dict = field(default_factory=dict)
 
     @property
     def gap(self) -> float | None:
@@ -56,5 +58,5 @@ class SolveResult:
             "valid": None if rep is None else rep.valid, "exact": None if rep is None else rep.exact,
             "violations": [] if rep is None else [str(v) for v in rep.violations],
             "cost": None if rep is None or rep.cost is None else rep.cost.to_dict(),
-            "error": None if rep is None else rep.error,
+            "error": None if rep is None else rep.error, "stats": self.stats,
         }

@@ -1,55 +1,82 @@
-"""The one entry point to every solver: run a method, then validate and cost its mapping.
+"""The one entry point to every solver: run a method, map its decision, then validate and cost the mapping.
 
-`solve` holds the contract of ``DESIGN.md``: whatever the method, its mapping goes through
-the simulator, and the objective it claims must equal what the simulator measures (OU
-activations per input vector, or the approximation's L1 error for reuse clustering); a
-disagreement is reported as an ``objective`` violation, never hidden.
+`solve` holds the contract of ``DESIGN.md``: whatever the method, its decision becomes a mapping
+through the problem's `to_mapping`, the mapping goes through the simulator, and the objective
+the method claims must equal what the simulator measures (OU activations per input vector, or
+the approximation's L1 error for reuse clustering). A disagreement, or a bound above the
+objective, is reported as a violation, never hidden. The status is decided here, once: optimal
+exactly when the proven bound meets the objective.
 """
 
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import replace
 
 from .errors import SolverError
 from .instance import Instance
-from .problems import get_method, objective_kind
-from .result import SolveResult
+from .problems import get_method, get_problem
+from .problems.contract import Params, Run
+from .result import SolveResult, Status
 from .sim import Violation, simulate
 
 
 def solve(inst: Instance, problem: str, method: str = "auto", time_limit: float | None = None, seed: int = 0,
           workers: int = 1, **params) -> SolveResult:
-    """Solve `inst` as `problem` with `method`; the result carries the simulator's report."""
+    """Solve `inst` as `problem` with `method`; the result carries the typed decision and the simulator's report.
+    The time limit covers the method and the mapping of its decision."""
+    result = decide(inst, problem, method, time_limit, seed, workers, **params)
+    if result.mapping is not None:
+        result.report = simulate(result.mapping, inst.layer, seed=seed)
+        wrong = []
+        counted = _measured(result.report, get_problem(problem).objective)
+        if counted != result.objective:
+            wrong.append(Violation("objective", f"{method} reports objective {result.objective}, "
+                                                f"the simulator counts {counted}"))
+        if result.bound is not None and result.objective is not None and result.bound > result.objective:
+            wrong.append(Violation("bound", f"{method} proves bound {result.bound} above its objective "
+                                            f"{result.objective}"))
+        if wrong:
+            result.report = replace(result.report, valid=False, violations=[*result.report.violations, *wrong])
+    return result
+
+
+def decide(inst: Instance, problem: str, method: str = "auto", time_limit: float | None = None, seed: int = 0,
+           workers: int = 1, **params) -> SolveResult:
+    """Run `method` and map its decision, without the simulator's check (`solve` adds it; benchmarks time this)."""
     if time_limit is not None and not time_limit > 0:
         raise SolverError(f"time limit must be positive, got {time_limit}")
     if workers < 1:
         raise SolverError(f"workers must be at least 1, got {workers}")
-    m = check_params(problem, method, params)
+    if seed < 0:
+        raise SolverError(f"seed must be a non-negative integer, got {seed}")
+    spec, chosen = get_problem(problem), check_params(problem, method, params)
+    fn = get_method(problem, method).fn
     start = time.perf_counter()
-    result = m.fn(inst, time_limit=time_limit, seed=seed, workers=workers, **params)
-    result.wall_time = time.perf_counter() - start
-    result.seed, result.params = seed, {"time_limit": time_limit, "workers": workers, **params}
-    if result.mapping is not None:
-        result.report = simulate(result.mapping, inst.layer, seed=seed)
-        counted = _measured(result.report, objective_kind(problem))
-        if counted != result.objective:
-            wrong = Violation("objective", f"{method} reports objective {result.objective}, "
-                                           f"the simulator counts {counted}")
-            result.report = replace(result.report, valid=False, violations=[*result.report.violations, wrong])
-    return result
+    out = fn(inst, chosen, Run.starting(time_limit, seed, workers))
+    mapping = None
+    if out.decision is not None:
+        mapping = spec.to_mapping(inst, out.decision)
+        mapping = mapping.replace(meta={"problem": problem, "method": method, **mapping.meta})
+    return SolveResult(out.objective, out.bound, status_of(out.objective, out.bound), method, mapping,
+                       out.decision, time.perf_counter() - start,
+                       {"time_limit": time_limit, "workers": workers, **chosen.to_dict()}, seed, stats=out.stats)
 
 
-def check_params(problem: str, method: str, params: dict):
-    """The method, once it is known to take every parameter in `params` (else a one-line `SolverError`)."""
-    m = get_method(problem, method)
-    accepted = set(inspect.signature(m.fn).parameters) - {"inst", "time_limit", "seed", "workers"}
-    unknown = sorted(set(params) - accepted)
-    if unknown:
-        raise SolverError(f"{problem}/{method} takes no parameter {', '.join(unknown)}"
-                          f" (it takes: {', '.join(sorted(accepted)) or 'none'})")
-    return m
+def status_of(objective, bound) -> Status:
+    """Optimal exactly when the bound meets the objective; feasible with an objective; unknown without one."""
+    if objective is None:
+        return Status.UNKNOWN
+    return Status.OPTIMAL if bound is not None and bound == objective else Status.FEASIBLE
+
+
+def check_params(problem: str, method: str, params: dict | Params) -> Params:
+    """The parameters of `problem` for `method`, checked (else a one-line `SolverError`)."""
+    get_method(problem, method)
+    cls = get_problem(problem).params
+    if isinstance(params, cls):
+        return params
+    return cls.of(params, f"{problem}/{method}")
 
 
 def _measured(report, kind: str):

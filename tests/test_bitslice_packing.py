@@ -50,7 +50,7 @@ def test_options_keep_the_mapping_valid(params):
     assert r.report.valid and r.report.exact, r.report.violations
     assert r.objective == r.report.cost.ou_activations and r.bound <= r.objective
     if "max_slices" in params:
-        assert r.mapping.reference is not None and r.solution["projection_error"] > 0
+        assert r.mapping.reference is not None and r.stats["projection_error"] > 0
     if params.get("share_crossbars"):
         assert r.report.cost.crossbars <= solve(inst, PROBLEM, "heuristic").report.cost.crossbars
 
@@ -58,7 +58,7 @@ def test_options_keep_the_mapping_valid(params):
 def test_adc_choice_never_costs_more_energy_than_the_fixed_one_by_its_own_estimate():
     inst = Instance(dense_layer(60, 16, seed=3), preset("bitslice"))
     fixed, chosen = solve(inst, PROBLEM, "heuristic"), solve(inst, PROBLEM, "heuristic", adc="energy")
-    assert chosen.report.valid and len(chosen.solution["adc_bits"]) == 4
+    assert chosen.report.valid and len(chosen.stats["adc_bits"]) == 4
     assert chosen.report.cost.energy_pj["total"] <= fixed.report.cost.energy_pj["total"] * 1.02
 
 

@@ -115,7 +115,7 @@ def test_bounds_never_exceed_the_optimum_and_search_never_beats_it(seed, g):
 def test_same_seed_same_grouping(name):
     inst = Instance(sparse_layer(48, 40, 0.8, seed=11), g4_spec())
     a, b = solve(inst, PROBLEM, name, seed=5), solve(inst, PROBLEM, name, seed=5)
-    assert a.solution["groups"] == b.solution["groups"] and a.objective == b.objective
+    assert [g.tolist() for g in a.solution.groups] == [g.tolist() for g in b.solution.groups] and a.objective == b.objective
 
 
 def test_reordering_beats_natural_order_on_a_real_layer():

@@ -58,7 +58,7 @@ def test_every_method_is_valid_and_exact_against_the_pruned_layer(name):
     assert r.report.valid and r.report.exact, r.report.violations
     assert r.objective == r.report.cost.ou_activations and r.bound <= r.objective
     assert r.mapping.reference is not None
-    assert r.solution["crossbars"] == r.report.cost.crossbars >= r.solution["crossbar_bound"]
+    assert r.stats["crossbars"] == r.report.cost.crossbars >= r.stats["crossbar_bound"]
 
 
 def test_formations_order_as_expected_and_auto_takes_the_best():

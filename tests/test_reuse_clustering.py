@@ -55,7 +55,7 @@ def test_optimized_representatives_never_add_error_or_leaders(seed, scales):
     free = solve(inst, PROBLEM, "fasterpam", theta=0.25, scales=scales, centers="median")
     assert free.report.valid and free.report.exact, free.report.violations
     assert free.objective == free.report.error["l1"] <= base.objective
-    assert free.solution["leaders"] <= base.solution["leaders"]
+    assert free.stats["leaders"] <= base.stats["leaders"]
     assert free.bound == 0  # the p-median bound does not hold for free representatives
 
 
@@ -98,7 +98,7 @@ def test_optimized_leaders_never_lose_to_prap_topnorm():
     top = solve(inst, PROBLEM, "prap-topnorm", theta=0.25)
     opt = solve(inst, PROBLEM, "auto", theta=0.25)
     assert opt.objective <= top.objective
-    assert opt.solution["leaders"] <= top.solution["leaders"]
+    assert opt.stats["leaders"] <= top.stats["leaders"]
 
 
 def test_shift_scales_and_global_allocation_never_cost_more():
@@ -107,7 +107,7 @@ def test_shift_scales_and_global_allocation_never_cost_more():
     shifted = solve(inst, PROBLEM, "fasterpam", theta=0.25, scales="shift")
     assert shifted.objective <= plain.objective
     glob = solve(inst, PROBLEM, "fasterpam", theta=0.25, allocation="global")
-    assert glob.report.valid and glob.solution["leaders"] <= plain.solution["leaders"] + 0
+    assert glob.report.valid and glob.stats["leaders"] <= plain.stats["leaders"] + 0
 
 
 def test_fanout_reads_leaders_scaled_and_a_stored_layers_mapping_fans_out_exactly():
@@ -121,9 +121,9 @@ def test_fanout_reads_leaders_scaled_and_a_stored_layers_mapping_fans_out_exactl
     w_int[:, 0] = np.clip(w_int[:, 0], -7, 7)
     inst = Instance(Layer.from_matrix(w_int), preset("bitslice"))
     r = solve(inst, PROBLEM, "fasterpam", theta=0.5, scales="shift")
-    fan = fanout(*r.solution["clustering"], 16)
+    fan = r.solution.fanout()
     assert set(fan.followers[:, 2].tolist()) >= {-4, 8}  # the scaled copies follow their leader
-    assert fan.stored.shape == (16, r.solution["leaders"])
+    assert fan.stored.shape == (16, r.stats["leaders"])
     stored = Layer.from_matrix(fan.stored)
     groups = [np.arange(j, min(j + 2, fan.stored.shape[1])) for j in range(0, fan.stored.shape[1], 2)]
     mapping = layer_mapping(compact_mapping(stored.matrix, inst.spec, groups), fan, 6, r.mapping.reference)

@@ -1,48 +1,32 @@
-"""Baseline methods (see ``formulations/baseline.md``): nothing is searched, so the bound is
-the simple cell-count bound every row-compressed mapping obeys, and the status is feasible."""
+"""Baseline methods (see ``formulations/baseline.md``): nothing is searched, so the bound is the
+cell-count bound every row-compressed mapping obeys."""
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 from ...instance import Instance
-from ...layer import slice_matrix
-from ...layout import conventional_mapping
-from ...result import SolveResult, Status
 from ...sim import cost
-from .. import method
+from ..contract import NoParams, Outcome, Run, method
+from .problem import Conventional, cell_bound, to_mapping
 
 
-def cell_bound(inst: Instance) -> int:
-    """OU activations per input vector can be no fewer than ``cycles x ceil(nonzero cells / (h w))``."""
-    spec = inst.spec
-    planes, _ = slice_matrix(inst.layer.matrix, spec)
-    return spec.input_cycles * math.ceil(np.count_nonzero(planes) / (spec.ou_rows * spec.ou_cols))
-
-
-def _baseline(inst: Instance, name: str, schedule: str, seed: int) -> SolveResult:
-    mapping = conventional_mapping(inst.layer.matrix, inst.spec, schedule, meta={"problem": "baseline", "method": name})
-    objective = cost(mapping).ou_activations
-    return SolveResult(objective, cell_bound(inst), Status.FEASIBLE, name, mapping, seed=seed)
+def _baseline(inst: Instance, schedule: str) -> Outcome:
+    decision = Conventional(schedule)
+    return Outcome(decision, cost(to_mapping(inst, decision)).ou_activations, cell_bound(inst))
 
 
 @method("baseline", "dense")
-def dense(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1) -> SolveResult:
+def dense(inst: Instance, params: NoParams, run: Run) -> Outcome:
     """Conventional im2col mapping: every OU tile the weights occupy fires, zeros included."""
-    return _baseline(inst, "dense", "grid", seed)
+    return _baseline(inst, "grid")
 
 
 @method("baseline", "orc")
-def orc(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1) -> SolveResult:
+def orc(inst: Instance, params: NoParams, run: Run) -> Outcome:
     """OU-based row compression in natural filter order: each OU column group reads only its nonzero rows."""
-    return _baseline(inst, "orc", "orc", seed)
+    return _baseline(inst, "orc")
 
 
 @method("baseline", "auto")
-def auto(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1) -> SolveResult:
+def auto(inst: Instance, params: NoParams, run: Run) -> Outcome:
     """The better baseline, ORC (never more OU activations than dense)."""
-    result = orc(inst, time_limit, seed, workers)
-    result.method = "auto"
-    return result
+    return _baseline(inst, "orc")

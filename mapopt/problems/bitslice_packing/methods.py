@@ -1,11 +1,9 @@
 """Bit-slice packing methods: decreasing fits, bin-centric filling, DSatur, the combined heuristic, CP-SAT, auto.
 
 Every method packs each (crossbar set, group) subproblem independently (in parallel with
-joblib when ``workers > 1``). Parameters shared by all methods:
-``grouping`` (``natural``: filters in index order; ``ordered``: the filter-ordering grouping
-of all planes together; or given lists of filters, e.g. from a filter-ordering result), ``adc`` (``fixed``: the hardware's resolutions; ``energy``: per
-slice, the resolution that minimizes estimated energy) and ``share_crossbars`` (slots of
-all planes fill one sequence of crossbars).
+joblib when ``workers > 1``). The parameters all methods share are declared in
+`problem.Params`: the grouping (natural, ordered, or given ``groups``), the ADC choice,
+shared crossbars and a bit-sparse projection.
 """
 
 from __future__ import annotations
@@ -15,22 +13,19 @@ import time
 import numpy as np
 from joblib import Parallel, delayed
 
-from ...engines import partition_search as search
 from ...engines import vector_packing as vp
-from ...errors import SolverError
 from ...instance import Instance
 from ...layout import outputs_per_group
 from ...models.bitsparse import project
-from ...result import SolveResult
-from .. import get_method, method
-from ..filter_ordering.problem import hypergraph
-from .problem import (Subproblem, check_capacity, check_spec, make_result, natural_groups, pack_bound,
+from ..contract import Outcome, Run, call, method
+from ..filter_ordering.problem import Params as GroupingParams
+from .problem import (Params, Subproblem, check_capacity, check_spec, natural_groups, outcome, pack_bound,
                       subproblems)
 
-GROUPINGS = ("natural", "ordered")
-ADC_CHOICES = ("fixed", "energy")
 SUBPROBLEM_WORK = 0.2  # CP-SAT seconds per open subproblem when no time limit is given
 MIN_EXACT_SECONDS = 0.05  # a subproblem's share of the time limit below this skips CP-SAT
+#: share of the time limit the ``ordered`` grouping may take (the packing needs the rest)
+GROUPING_SHARE = 0.5
 
 
 def _ffd(sub, h, seed):
@@ -98,22 +93,19 @@ def _pack_batch(subs, packer, h, seed):
     return [packer(s, h, seed) for s in subs]
 
 
-def _groups(inst: Instance, matrix: np.ndarray, grouping, seed: int) -> list[np.ndarray]:
-    """Column groups: natural order, the filter-ordering grouping, or given lists of filters."""
-    if isinstance(grouping, (list, tuple)):
-        return [np.asarray(g, dtype=np.int64) for g in grouping]
-    if grouping not in GROUPINGS:
-        raise SolverError(f"grouping must be one of {GROUPINGS}, got {grouping!r}")
-    m, g = inst.layer.n_outputs, outputs_per_group(inst.spec)
-    if grouping == "natural":
-        return natural_groups(m, g)
-    hg = hypergraph(inst, matrix)
-    block = search.local_search(hg, search.greedy(hg), seed)
-    return [np.flatnonzero(block == j) for j in range(hg.n_blocks) if np.any(block == j)]
+def _groups(inst: Instance, matrix: np.ndarray, params: Params, run: Run) -> list[np.ndarray]:
+    """Column groups: given ones, natural order, or the filter-ordering grouping (local search) of `matrix`."""
+    if params.groups is not None:
+        return list(params.groups)
+    if params.grouping == "natural":
+        return natural_groups(inst.layer.n_outputs, outputs_per_group(inst.spec))
+    work = Instance(inst.layer.with_matrix(matrix), inst.spec)
+    return list(call("filter-ordering", "local-search", work, GroupingParams(), run.share(GROUPING_SHARE)).decision.groups)
 
 
 def _choose_adc(inst: Instance, matrix: np.ndarray, groups, packer, seed: int, workers: int) -> tuple:
-    """Per slice, the ADC resolution (1..10 bits, all cells readable) minimizing estimated energy per input."""
+    """Per slice, the ADC resolution (1..10 bits, all cells readable) minimizing estimated energy per input.
+    It packs each slice ten times with `packer`, a fixed effort with no time limit of its own."""
     spec, laws = inst.spec, inst.spec.costs
     chosen = []
     for s in range(spec.n_slices):
@@ -135,32 +127,29 @@ def _choose_adc(inst: Instance, matrix: np.ndarray, groups, packer, seed: int, w
 
 
 def _register(name: str, exact: bool = False):
-    def run(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, grouping: str = "natural",
-            adc: str = "fixed", share_crossbars: bool = False, max_slices: int = -1) -> SolveResult:
+    packer = PACKERS.get(name, _heuristic)
+
+    def run_method(inst: Instance, params: Params, run: Run) -> Outcome:
         check_spec(inst.spec)
-        if adc not in ADC_CHOICES:
-            raise SolverError(f"adc must be one of {ADC_CHOICES}, got {adc!r}")
-        start = time.perf_counter()
         matrix, extra = inst.layer.matrix, {}
-        if max_slices >= 0:
-            matrix = project(matrix, inst.spec, int(max_slices))
+        if params.max_slices >= 0:
+            matrix = project(matrix, inst.spec, params.max_slices)
             change = np.linalg.norm(matrix - inst.layer.matrix) / max(np.linalg.norm(inst.layer.matrix), 1e-30)
-            extra = {"max_slices": int(max_slices), "projection_error": float(change)}
-        groups = _groups(inst, matrix, grouping, seed)
+            extra = {"max_slices": params.max_slices, "projection_error": float(change)}
+        groups = _groups(inst, matrix, params, run)
         spec = inst.spec
-        if adc == "energy":
-            spec = spec.replace(adc_bits=_choose_adc(inst, matrix, groups, PACKERS["heuristic"], seed, workers))
+        if params.adc == "energy":
+            spec = spec.replace(adc_bits=_choose_adc(inst, matrix, groups, PACKERS["heuristic"], run.seed, run.workers))
         subs = subproblems(matrix, spec, groups)
         check_capacity(subs, spec)
-        bins = _pack_all(subs, PACKERS.get(name, _heuristic), spec.ou_rows, seed, workers)
+        bins = _pack_all(subs, packer, spec.ou_rows, run.seed, run.workers)
         bounds = [pack_bound(s, spec.ou_rows) for s in subs]
-        if name == "cpsat":
-            bins, bounds = _exact_pass(subs, bins, bounds, spec.ou_rows, seed,
-                                       None if time_limit is None else start + time_limit)
-        return make_result(inst, spec, matrix, groups, subs, bins, bounds, name, grouping != "ordered",
-                           bool(share_crossbars), **extra)
-    run.__doc__ = SUMMARIES[name]
-    method("bitslice-packing", name, exact)(run)
+        if exact:
+            bins, bounds = _exact_pass(subs, bins, bounds, spec.ou_rows, run.seed, run.deadline)
+        fixed = params.groups is not None or params.grouping != "ordered"
+        return outcome(inst, spec, matrix, groups, subs, bins, bounds, fixed, params.share_crossbars, **extra)
+    run_method.__doc__ = SUMMARIES[name]
+    method("bitslice-packing", name, exact)(run_method)
 
 
 for _name in PACKERS:
@@ -169,10 +158,6 @@ _register("cpsat", exact=True)
 
 
 @method("bitslice-packing", "auto")
-def auto(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, grouping: str = "natural",
-         adc: str = "fixed", share_crossbars: bool = False, max_slices: int = -1) -> SolveResult:
+def auto(inst: Instance, params: Params, run: Run) -> Outcome:
     """The combined heuristic, then CP-SAT on the subproblems it leaves above their bound."""
-    result = get_method("bitslice-packing", "cpsat").fn(inst, time_limit, seed, workers, grouping, adc,
-                                                         share_crossbars, max_slices)
-    result.method = "auto"
-    return result
+    return call("bitslice-packing", "cpsat", inst, params, run)

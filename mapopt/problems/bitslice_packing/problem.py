@@ -19,7 +19,12 @@ from ...errors import SolverError
 from ...hardware import HardwareSpec
 from ...instance import Instance
 from ...layout import compact_mapping, crossbar_sets, outputs_per_group
-from ...result import SolveResult, Status
+from ...mapping import Mapping
+from .. import contract
+from ..contract import Outcome, Problem, register_problem
+
+GROUPINGS = ("natural", "ordered")
+ADC_CHOICES = ("fixed", "energy")
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,29 +88,78 @@ def grouping_free_bound(matrix: np.ndarray, spec: HardwareSpec) -> int:
     return total
 
 
-def make_result(inst: Instance, spec: HardwareSpec, matrix: np.ndarray, groups: list[np.ndarray],
-                subs: list[Subproblem], bins: list[np.ndarray], bounds: list[int], method: str, grouping_fixed: bool,
-                shared_lanes: bool = False, status: Status = Status.FEASIBLE, **solution) -> SolveResult:
-    """The compact mapping of packed slots of `matrix`, with its objective and bound in OU activations per
-    input vector; a `matrix` other than the layer's (a bit-sparse projection) is declared as the reference."""
+def filter_groups(value) -> tuple[np.ndarray, ...]:
+    """Lists of filter indices, one per OU column group."""
+    groups = tuple(np.asarray(g, dtype=np.int64).reshape(-1) for g in value)
+    if any(len(g) == 0 for g in groups):
+        raise ValueError(value)
+    return groups
+
+
+@dataclass(frozen=True)
+class Params(contract.Params):
+    """Bit-slice packing parameters (every method takes them)."""
+
+    grouping: str = contract.param("natural", "natural: filters in index order; ordered: the filter-ordering "
+                                              "grouping of all planes together (ignored when groups are given)",
+                                   choices=GROUPINGS)
+    groups: tuple | None = contract.param(None, "the groups to pack under, e.g. a filter-ordering decision's",
+                                          kind=filter_groups)
+    adc: str = contract.param("fixed", "fixed: the hardware's ADC bits; energy: per slice, the resolution that "
+                                       "minimizes estimated energy", choices=ADC_CHOICES)
+    share_crossbars: bool = contract.param(False, "slots of all planes fill one sequence of crossbars")
+    max_slices: int = contract.param(-1, "project every weight onto at most this many nonzero slices (-1: off)",
+                                     low=-1)
+
+
+@dataclass(frozen=True, eq=False)
+class SlicePacking:
+    """Which kept rows share an OU activation: `slots[set, group]` lists the rows of each activation of that
+    crossbar set and filter group; under `groups`, the ADC bits per slice, whether all planes share lanes,
+    and `matrix`, a bit-sparse projection of the layer (None: the layer's own)."""
+
+    groups: tuple[np.ndarray, ...]
+    slots: dict
+    adc_bits: tuple[int, ...]
+    shared_lanes: bool = False
+    matrix: np.ndarray | None = None
+
+    @property
+    def reference(self) -> np.ndarray | None:
+        return self.matrix
+
+
+def to_mapping(inst: Instance, decision: SlicePacking) -> Mapping:
+    matrix = inst.layer.matrix if decision.matrix is None else decision.matrix
+    spec = inst.spec.replace(adc_bits=decision.adc_bits)
+    mapping = compact_mapping(matrix, spec, list(decision.groups), decision.slots, decision.shared_lanes)
+    return mapping if decision.matrix is None else mapping.replace(reference=decision.matrix)
+
+
+def outcome(inst: Instance, spec: HardwareSpec, matrix: np.ndarray, groups, subs: list[Subproblem],
+            bins: list[np.ndarray], bounds: list[int], grouping_fixed: bool, shared_lanes: bool = False,
+            **stats) -> Outcome:
+    """The packing of `matrix` with its objective and bound in OU activations per input vector; a `matrix`
+    other than the layer's (a bit-sparse projection) is declared as the reference."""
     slots = {(sub.set_index, sub.group_index): [sub.rows[b == k] for k in range(int(b.max()) + 1 if len(b) else 0)]
              for sub, b in zip(subs, bins)}
-    mapping = compact_mapping(matrix, spec, groups, slots, shared_lanes,
-                              meta={"problem": "bitslice-packing", "method": method})
-    if not np.array_equal(matrix, inst.layer.matrix):
-        mapping = mapping.replace(reference=matrix)
+    adc_bits = tuple(spec.adc_for_slice(s) for s in range(spec.n_slices))
+    changed = not np.array_equal(matrix, inst.layer.matrix)
+    decision = SlicePacking(tuple(groups), slots, adc_bits, shared_lanes, matrix if changed else None)
     per_cycle = sum(len(v) for v in slots.values())
     packing_bound = sum(bounds)
     lb = packing_bound if grouping_fixed else min(packing_bound, grouping_free_bound(matrix, spec))
-    objective, bound = spec.input_cycles * per_cycle, spec.input_cycles * lb
     per_slice = {}
     for sub, b in zip(subs, bins):
         per_slice[sub.slice_index] = per_slice.get(sub.slice_index, 0) + (int(b.max()) + 1 if len(b) else 0)
-    return SolveResult(objective, bound, Status.OPTIMAL if bound >= objective else status, method, mapping,
-                       solution={"groups": [g.tolist() for g in groups], "adc_bits": [spec.adc_for_slice(s) for s in range(spec.n_slices)],
-                                 "activations_per_slice": [per_slice.get(s, 0) for s in range(spec.n_slices)],
-                                 "packing_bound": spec.input_cycles * packing_bound, **solution})
+    return Outcome(decision, spec.input_cycles * per_cycle, spec.input_cycles * lb,
+                   {"groups": [g.tolist() for g in groups], "adc_bits": list(adc_bits),
+                    "activations_per_slice": [per_slice.get(s, 0) for s in range(spec.n_slices)],
+                    "packing_bound": spec.input_cycles * packing_bound, **stats})
 
 
 def pack_bound(sub: Subproblem, h: int) -> int:
     return vp.lower_bound(sub.sizes, sub.capacity, h)
+
+
+PROBLEM = register_problem(Problem("bitslice-packing", Params, SlicePacking, to_mapping))

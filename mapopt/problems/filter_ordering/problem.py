@@ -10,13 +10,18 @@ activations per input cycle.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from ...engines.partition import Hypergraph, check_blocks, groups_from_blocks, lower_bound, matching_bound
 from ...instance import Instance
 from ...layout import compact_mapping, crossbar_sets, lane_width, outputs_per_group
-from ...result import SolveResult, Status
+from ...mapping import Mapping
+from .. import contract
+from ..contract import Outcome, Problem, register_problem
+
+RECOVERY = ("none", "free")
 
 
 def hypergraph(inst: Instance, matrix: np.ndarray | None = None) -> Hypergraph:
@@ -42,18 +47,48 @@ def bound(inst: Instance, hg: Hypergraph) -> int:
     return scale(inst) * slot_bound(hg)
 
 
-def make_result(inst: Instance, hg: Hypergraph, block: np.ndarray, method: str, lb: int,
-                status: Status = Status.FEASIBLE, matrix: np.ndarray | None = None, **solution) -> SolveResult:
-    """A `SolveResult` for a block assignment: the compact mapping, its objective and the bound (in OU
-    activations). A `matrix` other than the layer's (pruned or recovered) is declared as the reference."""
+@dataclass(frozen=True)
+class Params(contract.Params):
+    """Filter-ordering parameters: weight recovery around the grouping (see `recovery`)."""
+
+    recovery: str = contract.param("none", "free: restore pruned weights in rows the grouping keeps anyway",
+                                   choices=RECOVERY)
+    budget: float = contract.param(0.0, "prune rows that spill into a last OU slot, up to this fraction of the "
+                                        "squared weight norm, then regroup", low=0.0, high=1.0, high_open=True)
+
+
+@dataclass(frozen=True, eq=False)
+class Grouping:
+    """Which filters share an OU column group (`groups`, output indices, ordered by their smallest),
+    and `matrix`, the layer as pruning or recovery left it (None: the layer's own)."""
+
+    groups: tuple[np.ndarray, ...]
+    matrix: np.ndarray | None = None
+
+    @property
+    def reference(self) -> np.ndarray | None:
+        return self.matrix
+
+    def kept(self, matrix: np.ndarray) -> list[np.ndarray]:
+        """Per group, the rows it keeps: those where any of its filters is nonzero in `matrix` (or the decision's)."""
+        matrix = matrix if self.matrix is None else self.matrix
+        return [np.flatnonzero(matrix[:, g].any(axis=1)) for g in self.groups]
+
+
+def to_mapping(inst: Instance, decision: Grouping) -> Mapping:
+    matrix = inst.layer.matrix if decision.matrix is None else decision.matrix
+    mapping = compact_mapping(matrix, inst.spec, list(decision.groups))
+    return mapping if decision.matrix is None else mapping.replace(reference=decision.matrix)
+
+
+def outcome(inst: Instance, hg: Hypergraph, block: np.ndarray, lb: int, matrix: np.ndarray | None = None,
+            **stats) -> Outcome:
+    """The grouping of a block assignment with its objective and bound in OU activations per input vector.
+    A `matrix` other than the layer's (pruned or recovered) is declared as the reference."""
     block = check_blocks(hg, block)
-    groups = groups_from_blocks(block)
     slots, rows = hg.cost(block)
-    objective = scale(inst) * slots
-    mapping = compact_mapping(inst.layer.matrix if matrix is None else matrix, inst.spec, groups,
-                              meta={"problem": "filter-ordering", "method": method})
-    if matrix is not None:
-        mapping = mapping.replace(reference=matrix)
-    lb = min(lb, objective)
-    return SolveResult(objective, lb, Status.OPTIMAL if lb == objective else status, method, mapping,
-                       solution={"groups": [g.tolist() for g in groups], "rows": rows, **solution})
+    return Outcome(Grouping(tuple(groups_from_blocks(block)), matrix), scale(inst) * slots, lb,
+                   {"rows": rows, **stats})
+
+
+PROBLEM = register_problem(Problem("filter-ordering", Params, Grouping, to_mapping))

@@ -1,9 +1,7 @@
 """Pattern-placement methods: one per block formation, an exact variant, and auto.
 
-Parameters shared by all methods: ``n_patterns`` (8), ``entries`` per pattern (4),
-``removed`` (fraction of kernels removed by connectivity pruning, 0.3), ``selection``
-(``frequency``: PatDNN's rule; ``pmedian``: the pattern set keeping most squared weight)
-and ``placement`` (``heuristic`` or ``cpsat``). The objective is OU activations per input
+The parameters all methods share are declared in `problem.Params` (pattern count and size,
+kernels removed, pattern selection, placement). The objective is OU activations per input
 vector; crossbars, index bits and the kept weight are reported beside it.
 """
 
@@ -12,36 +10,31 @@ from __future__ import annotations
 import numpy as np
 
 from ...engines import packing2d
-from ...engines.deadline import deadline_of, time_left
-from ...engines.partition_exact import cpsat as cpsat_groups
-from ...errors import SolverError
 from ...instance import Instance
-from ...result import SolveResult
-from .. import method
-from ..filter_ordering.methods import best_heuristic
-from ..filter_ordering.problem import hypergraph, slot_bound
+from ..contract import Outcome, Run, call, method
+from ..filter_ordering.problem import Params as GroupingParams
 from . import formation as form
-from .problem import grid, index_bits, make_result, prune, split_tall, units
+from .problem import Params, grid, index_bits, outcome, prune, split_tall, units
 
-PLACEMENTS = ("heuristic", "cpsat")
+#: CP-SAT seconds an exact step gets without a time limit (so a call without one still ends)
 DEFAULT_EXACT_SECONDS = 10.0
+#: share of the time limit pattern pruning may take (only p-median selection uses it); formation and placement
+#: need the rest
+PRUNE_SHARE = 0.5
+#: share of what is left that the cpsat method gives its exact grouping; CP-SAT placement gets the rest
+EXACT_GROUPING_SHARE = 2 / 3
+#: share of what is left that auto's formations take together (CP-SAT placement may use the rest)
+FORMATION_SHARE = 0.5
 
 
-def form_blocks(inst: Instance, pruned, name: str, seed: int, exact_groups: bool = False, time_limit=None):
-    """The blocks of formation `name` (crossbar-high pieces at most). The grouping search keeps to
-    `time_limit` (with `exact_groups`, the heuristic gets half of it and CP-SAT the rest)."""
+def form_blocks(inst: Instance, pruned, name: str, run: Run, exact_groups: bool = False):
+    """The blocks of formation `name` (crossbar-high pieces at most). ``grouped`` asks filter ordering for its
+    grouping of the pruned layer (``multistart``, or ``cpsat`` with `exact_groups`) within the run's time."""
     spec, matrix = inst.spec, pruned.matrix
     if name == "grouped":
-        end = deadline_of((time_limit or DEFAULT_EXACT_SECONDS) if exact_groups else time_limit)
-        hg = hypergraph(inst, matrix)
-        share = time_left(end)
-        block = best_heuristic(hg, seed, time_limit=None if share is None else share / 2 if exact_groups else share)
-        lb = slot_bound(hg)
-        if exact_groups and hg.cost(block)[0] > lb:
-            res = cpsat_groups(hg, time_left(end, 0.1), seed, 1, hint=block, bound=lb)
-            block = res.block if res.block is not None and hg.cost(res.block) <= hg.cost(block) else block
-        groups = [np.flatnonzero(block == j) for j in range(hg.n_blocks) if np.any(block == j)]
-        blocks = form.grouped(matrix, spec, groups)
+        work = Instance(inst.layer.with_matrix(matrix), spec)
+        grouping = call("filter-ordering", "cpsat" if exact_groups else "multistart", work, GroupingParams(), run)
+        blocks = form.grouped(matrix, spec, list(grouping.decision.groups))
     else:
         blocks = form.per_channel(matrix, spec, pruned.kernel_rows, pruned.pruning.assignment,
                                   by_pattern=name != "mixed")
@@ -50,25 +43,24 @@ def form_blocks(inst: Instance, pruned, name: str, seed: int, exact_groups: bool
     return split_tall(blocks, inst)
 
 
-def place(inst: Instance, blocks, how: str, time_limit, seed: int, workers: int, hint=None):
-    """Pack the blocks' OU-unit rectangles into crossbars (CP-SAT starts from `hint` when given)."""
-    if how not in PLACEMENTS:
-        raise SolverError(f"placement must be one of {PLACEMENTS}, got {how!r}")
+def place(inst: Instance, blocks, exact: bool, run: Run, hint=None):
+    """Pack the blocks' OU-unit rectangles into crossbars: heuristically, or with CP-SAT from `hint` in the time
+    left (`DEFAULT_EXACT_SECONDS` without a limit; the hint, or the heuristic, once no time is left)."""
     W, H = grid(inst)
     size = np.array([units(b, inst) for b in blocks], dtype=np.int64).reshape(-1, 2)
-    if how == "cpsat":
-        return packing2d.cpsat(size[:, 0], size[:, 1], W, H, time_limit or DEFAULT_EXACT_SECONDS, seed, workers, hint)
-    return packing2d.heuristic(size[:, 0], size[:, 1], W, H, seed=seed)
+    if exact and not run.expired():
+        limit = DEFAULT_EXACT_SECONDS if run.deadline is None else run.left()
+        return packing2d.cpsat(size[:, 0], size[:, 1], W, H, limit, run.seed, run.workers, hint)
+    return hint if hint is not None else packing2d.heuristic(size[:, 0], size[:, 1], W, H, seed=run.seed)
 
 
 def _register(name: str, summary: str):
-    def run(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, n_patterns: int = 8, entries: int = 4,
-            removed: float = 0.3, selection: str = "frequency", placement: str = "heuristic") -> SolveResult:
-        pruned = prune(inst, n_patterns, entries, removed, selection, seed, time_limit)
-        blocks = form_blocks(inst, pruned, name, seed)
-        return make_result(inst, pruned, blocks, place(inst, blocks, placement, time_limit, seed, workers), name, name)
-    run.__doc__ = summary
-    method("pattern-placement", name)(run)
+    def run_method(inst: Instance, params: Params, run: Run) -> Outcome:
+        pruned = prune(inst, params, run.seed, run.share(PRUNE_SHARE).left())
+        blocks = form_blocks(inst, pruned, name, run)
+        return outcome(inst, pruned, blocks, place(inst, blocks, params.placement == "cpsat", run), name)
+    run_method.__doc__ = summary
+    method("pattern-placement", name)(run_method)
 
 
 _register("kernel-grouped", "Seed-style kernel reordering: per channel, kernels of one pattern share a block.")
@@ -78,40 +70,33 @@ _register("grouped", "Filters grouped once by the filter-ordering engine; each g
 
 
 @method("pattern-placement", "cpsat", exact=True)
-def cpsat(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, n_patterns: int = 8, entries: int = 4,
-          removed: float = 0.3, selection: str = "frequency", placement: str = "cpsat") -> SolveResult:
+def cpsat(inst: Instance, params: Params, run: Run) -> Outcome:
     """Grouped formation with CP-SAT grouping, and CP-SAT placement (add_no_overlap_2d) with its bound.
     The grouping gets two thirds of the time limit, the placement what is left."""
-    end = deadline_of(time_limit or DEFAULT_EXACT_SECONDS)
-    pruned = prune(inst, n_patterns, entries, removed, selection, seed, time_limit)
-    blocks = form_blocks(inst, pruned, "grouped", seed, exact_groups=True,
-                         time_limit=max(0.1, 2 / 3 * time_left(end)))
-    packed = place(inst, blocks, placement, time_left(end, 0.1), seed, workers)
-    return make_result(inst, pruned, blocks, packed, "cpsat", "grouped")
+    if run.deadline is None:
+        run = Run.starting(DEFAULT_EXACT_SECONDS, run.seed, run.workers)
+    pruned = prune(inst, params, run.seed, run.share(PRUNE_SHARE).left())
+    blocks = form_blocks(inst, pruned, "grouped", run.share(EXACT_GROUPING_SHARE), exact_groups=True)
+    return outcome(inst, pruned, blocks, place(inst, blocks, True, run), "grouped")
 
 
 @method("pattern-placement", "auto")
-def auto(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, n_patterns: int = 8, entries: int = 4,
-         removed: float = 0.3, selection: str = "frequency", placement: str = "heuristic") -> SolveResult:
+def auto(inst: Instance, params: Params, run: Run) -> Outcome:
     """Every formation with heuristic placement; the best by (crossbars, OU activations, index bits),
     then CP-SAT placement if crossbars are above their bound and time remains."""
-    end = deadline_of(time_limit)
-    pruned = prune(inst, n_patterns, entries, removed, selection, seed, time_limit)
+    pruned = prune(inst, params, run.seed, run.share(PRUNE_SHARE).left())
+    formations = run.share(FORMATION_SHARE)
     best = None
     for i, name in enumerate(form.FORMATIONS):
-        left = time_left(end)  # the formations share what prune left, half of it at most
-        blocks = form_blocks(inst, pruned, name, seed,
-                             time_limit=None if left is None else left / 2 / (len(form.FORMATIONS) - i))
-        packed = place(inst, blocks, "heuristic", None, seed, workers)
+        blocks = form_blocks(inst, pruned, name, formations.share(1 / (len(form.FORMATIONS) - i)))
+        packed = place(inst, blocks, False, run)
         acts = sum(w * h for w, h in (units(b, inst) for b in blocks))
         key = (packed.n_bins, acts, index_bits(blocks, inst.layer.n_inputs, inst.layer.n_outputs))
         if best is None or key < best[0]:
             best = (key, name, blocks, packed)
     _, name, blocks, packed = best
-    left = time_left(end)
-    if (placement == "cpsat" or packed.n_bins > packed.bound) and (left is None or left > 0.5):
-        exact = place(inst, blocks, "cpsat", left, seed, workers, hint=packed)
+    if params.placement == "cpsat" or packed.n_bins > packed.bound:
+        exact = place(inst, blocks, True, run, hint=packed)
         if exact.n_bins <= packed.n_bins:
             packed = exact
-    result = make_result(inst, pruned, blocks, packed, "auto", name)
-    return result
+    return outcome(inst, pruned, blocks, packed, name)

@@ -19,8 +19,12 @@ from ...errors import SolverError
 from ...instance import Instance
 from ...layer import unroll
 from ...layout import Block, crossbar_sets, outputs_per_group, place_blocks
-from ...models.pattern import PatternPruning, pattern_prune
-from ...result import SolveResult, Status
+from ...mapping import Mapping
+from ...models.pattern import SELECTIONS, PatternPruning, pattern_prune
+from .. import contract
+from ..contract import Outcome, Problem, register_problem
+
+PLACEMENTS = ("heuristic", "cpsat")
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,15 +41,14 @@ def applies_to(layer) -> bool:
     return layer.kind == "conv" and layer.shape[2] * layer.shape[3] >= 2
 
 
-def prune(inst: Instance, n_patterns: int, entries: int, removed: float, selection: str, seed: int,
-          time_limit: float | None) -> Pruned:
+def prune(inst: Instance, params: "Params", seed: int, time_limit: float | None) -> Pruned:
     """Pattern-prune the layer's float weights (from before any earlier pruning) at the layer's quantization."""
     layer = inst.layer
     if not applies_to(layer):
         raise SolverError(f"layer {layer.name}: pattern placement needs a conv layer with R x S kernels, "
                           f"got shape {layer.shape}")
     weight = layer.weight if layer.weight is not None else layer.quantized * layer.scale.reshape(-1, 1, 1, 1)
-    pp = pattern_prune(weight, n_patterns, entries, removed, selection, seed, time_limit)
+    pp = pattern_prune(weight, params.n_patterns, params.entries, params.removed, params.selection, seed, time_limit)
     scale = np.broadcast_to(layer.scale, (layer.n_outputs,)).reshape(-1, 1, 1, 1)
     qmax = 2 ** (layer.weight_bits - 1) - 1
     q = np.clip(np.rint(np.asarray(weight, dtype=np.float64) / scale), -qmax, qmax).astype(np.int64)
@@ -89,25 +92,60 @@ def split_tall(blocks: list[Block], inst: Instance) -> list[Block]:
     return out
 
 
-def make_result(inst: Instance, pruned: Pruned, blocks: list[Block], placement, method: str, formation: str,
-                status: Status = Status.FEASIBLE) -> SolveResult:
-    """The mapping of placed blocks; objective OU activations per input vector, crossbars and index beside it."""
+@dataclass(frozen=True)
+class Params(contract.Params):
+    """Pattern-placement parameters (every method takes them)."""
+
+    n_patterns: int = contract.param(8, "patterns in the pattern set", low=1)
+    entries: int = contract.param(4, "entries each pattern keeps of an R x S kernel", low=1)
+    removed: float = contract.param(0.3, "fraction of kernels removed by connectivity pruning", low=0.0, high=1.0,
+                                    high_open=True)
+    selection: str = contract.param("frequency", "frequency: PatDNN's vote; pmedian: the pattern set keeping most "
+                                                 "squared weight", choices=SELECTIONS)
+    placement: str = contract.param("heuristic", "how formations' blocks are placed (the cpsat method always uses "
+                                                 "CP-SAT)", choices=PLACEMENTS)
+
+
+@dataclass(frozen=True, eq=False)
+class PatternPlacement:
+    """The pattern each kernel keeps (`assignment[k, c]` indexes `patterns`, ``P x R*S`` masks; -1: removed),
+    the blocks the kept kernels form under `formation`, each block's position (`where`: crossbar, first row,
+    first column, in cells), and `matrix`, the pattern-pruned layer the mapping computes."""
+
+    patterns: np.ndarray
+    assignment: np.ndarray
+    formation: str
+    blocks: tuple[Block, ...]
+    where: np.ndarray
+    matrix: np.ndarray
+
+    @property
+    def reference(self) -> np.ndarray:
+        return self.matrix
+
+
+def to_mapping(inst: Instance, decision: PatternPlacement) -> Mapping:
+    mapping = place_blocks(inst.spec, inst.layer.n_inputs, inst.layer.n_outputs, list(decision.blocks),
+                           decision.where, meta={"formation": decision.formation})
+    return mapping.replace(reference=decision.matrix)
+
+
+def outcome(inst: Instance, pruned: Pruned, blocks: list[Block], placement, formation: str) -> Outcome:
+    """Placed blocks with their objective (OU activations per input vector) and bound; crossbars and index beside."""
     W, H = grid(inst)
-    spec = inst.spec
+    spec, pp = inst.spec, pruned.pruning
     where = np.column_stack([placement.bins, placement.y * spec.ou_rows, placement.x * spec.ou_cols])
-    mapping = place_blocks(spec, inst.layer.n_inputs, inst.layer.n_outputs, blocks, where,
-                           meta={"problem": "pattern-placement", "method": method, "formation": formation})
-    mapping = mapping.replace(reference=pruned.matrix)
+    decision = PatternPlacement(pp.patterns, pp.assignment, formation, tuple(blocks), where, pruned.matrix)
     per_cycle = sum(w * h for w, h in (units(b, inst) for b in blocks))
     lb = activation_bound(inst, pruned.matrix)
-    objective, bound = spec.input_cycles * per_cycle, spec.input_cycles * lb
-    crossbars = placement.n_bins
-    xbar_lb = max(placement.bound, math.ceil(lb / (W * H)))
-    pp = pruned.pruning
-    return SolveResult(objective, bound, Status.OPTIMAL if bound >= objective else status, method, mapping,
-                       solution={"formation": formation, "blocks": len(blocks), "crossbars": crossbars,
-                                 "crossbar_bound": xbar_lb, "placement_bound": placement.bound,
-                                 "index_bits": index_bits(blocks, inst.layer.n_inputs, inst.layer.n_outputs),
-                                 "patterns": pp.patterns.astype(int).tolist(), "kept_weight": pp.kept,
-                                 "kernels_removed": int((pp.assignment < 0).sum()),
-                                 "sparsity": float(1 - np.count_nonzero(pruned.matrix) / pruned.matrix.size)})
+    return Outcome(decision, spec.input_cycles * per_cycle, spec.input_cycles * lb,
+                   {"formation": formation, "blocks": len(blocks), "crossbars": placement.n_bins,
+                    "crossbar_bound": max(placement.bound, math.ceil(lb / (W * H))),
+                    "placement_bound": placement.bound,
+                    "index_bits": index_bits(blocks, inst.layer.n_inputs, inst.layer.n_outputs),
+                    "patterns": pp.patterns.astype(int).tolist(), "kept_weight": pp.kept,
+                    "kernels_removed": int((pp.assignment < 0).sum()),
+                    "sparsity": float(1 - np.count_nonzero(pruned.matrix) / pruned.matrix.size)})
+
+
+PROBLEM = register_problem(Problem("pattern-placement", Params, PatternPlacement, to_mapping))

@@ -1,15 +1,11 @@
 """Reuse-clustering methods: identical reuse, PRAP-PIM's two rules, and p-median methods per row block.
 
-Parameters shared by all methods: ``theta`` (representatives per block as a fraction of its
-outputs, 0.25), ``scales`` (``one``: a follower reuses a leader as is; ``sign``: or negated;
-``shift``: or times ``±2, ±4, ±8``, a digital shift), ``allocation`` (``block``: ``ceil(theta m)``
-leaders in every block; ``global``: the same total moved to the blocks where they save most
-error), ``prune`` (reuse-aware pruning: the smallest fraction of each block's entries zeroed
-first, so more sub-vectors coincide) and ``centers`` (``medoid``: a leader stores its own
-sub-vector, the p-median setting with its bound; ``median``: then each leader stores the integer
-vector that minimizes its followers' error and outputs re-choose, k-medians, no bound). The
-objective is the L1 error of the approximated integer weights against the layer; the simulator
-measures it from the mapping.
+The parameters all methods share are declared in `problem.Params`: ``theta`` (leaders per
+block), ``scales`` (as is, negated, or shifted), ``allocation`` (per block or global),
+``prune`` (reuse-aware pruning, so more sub-vectors coincide) and ``centers`` (``medoid``: the
+p-median setting with its bound; ``median``: k-medians, no bound). The objective is the L1
+error of the approximated integer weights against the layer; the simulator measures it from
+the mapping.
 """
 
 from __future__ import annotations
@@ -22,12 +18,11 @@ from ...engines import pmedian
 from ...engines.deadline import deadline_of, time_left
 from ...errors import SolverError
 from ...instance import Instance
-from ...result import SolveResult, Status
-from .. import method
-from .problem import SCALES, Clustering, RowBlock, assign, distances, make_result, refine, reuse_error, row_blocks
+from ..contract import Outcome, Run, method
+from .problem import SCALES, Clustering, Params, RowBlock, assign, distances, outcome, refine, reuse_error, row_blocks
 
-ALLOCATIONS = ("block", "global")
-CENTERS = ("medoid", "median")
+#: leader counts around ``ceil(theta m)`` that global allocation solves per block (its exchange moves within them)
+ALLOCATION_SPREAD = 2
 #: per-block methods that call an exact solver and may run past a shared time limit
 EXACT_HOWS = ("milp", "cpsat", "auto")
 ENGINE_METHODS = {"greedy": "greedy", "fasterpam": "fasterpam", "milp": "milp", "cpsat": "cpsat",
@@ -91,13 +86,20 @@ def _threshold(block: RowBlock, theta: float, scales) -> Clustering:
 
 def _allocate(blocks, theta, scales, how, time_limit, seed):
     """Move the total leader budget to the blocks where one more leader saves most error (marginal
-    exchange over ``ceil(theta m) - 2 .. + 2`` leaders per block)."""
+    exchange over ``ceil(theta m) -+ ALLOCATION_SPREAD`` leaders per block); the solves share the time limit."""
     base = [math.ceil(theta * len(b.vectors)) for b in blocks]
+    end, solves = deadline_of(time_limit), len(blocks) * (2 * ALLOCATION_SPREAD + 1)
     curves = []
     for b, p0 in zip(blocks, base):
         dist = (*distances(b.vectors, scales), _candidates(b))
-        curves.append({p: _solve_block(b, p, scales, how, time_limit, seed, dist)
-                       for p in range(max(0, p0 - 2), p0 + 3)})
+        curve = {}
+        for p in range(max(0, p0 - ALLOCATION_SPREAD), p0 + ALLOCATION_SPREAD + 1):
+            left = time_left(end)
+            late = left is not None and left <= 0 and how in EXACT_HOWS
+            curve[p] = _solve_block(b, p, scales, "fasterpam" if late else how,
+                                    None if left is None else left / solves, seed, dist)
+            solves -= 1
+        curves.append(curve)
     alloc = [min(c) for c in curves]
     left = sum(base) - sum(alloc)
     gains = []
@@ -128,40 +130,30 @@ def prune_entries(matrix: np.ndarray, fraction: float, h: int) -> np.ndarray:
 
 
 def _register(name: str, how: str, summary: str, exact: bool = False):
-    def run(inst: Instance, time_limit=None, seed: int = 0, workers: int = 1, theta: float = 0.25,
-            scales: str = "one", allocation: str = "block", prune: float = 0.0,
-            centers: str = "medoid") -> SolveResult:
-        if scales not in SCALES:
-            raise SolverError(f"scales must be one of {tuple(SCALES)}, got {scales!r}")
-        if allocation not in ALLOCATIONS:
-            raise SolverError(f"allocation must be one of {ALLOCATIONS}, got {allocation!r}")
-        if not 0.0 < theta <= 1.0:
-            raise SolverError(f"theta must be in (0, 1], got {theta}")
-        if centers not in CENTERS:
-            raise SolverError(f"centers must be one of {CENTERS}, got {centers!r}")
-        matrix = prune_entries(inst.layer.matrix, prune, inst.spec.ou_rows) if prune else inst.layer.matrix
+    def run_method(inst: Instance, params: Params, run: Run) -> Outcome:
+        matrix = inst.layer.matrix
+        if params.prune:
+            matrix = prune_entries(matrix, params.prune, inst.spec.ou_rows)
         blocks = row_blocks(matrix, inst.spec.ou_rows)
-        sc = SCALES[scales]
-        per_block = None if time_limit is None else time_limit / max(1, len(blocks))
+        sc = SCALES[params.scales]
         if how == "identical":
-            results = [_solve_block(b, len(b.vectors), (1,), "topnorm", None, seed) for b in blocks]
+            results = [_solve_block(b, len(b.vectors), (1,), "topnorm", None, run.seed) for b in blocks]
         elif how == "threshold":
-            results = [(_threshold(b, theta, sc), 0.0) for b in blocks]
-        elif allocation == "global":
-            results = _allocate(blocks, theta, sc, how, per_block, seed)
+            results = [(_threshold(b, params.theta, sc), 0.0) for b in blocks]
+        elif params.allocation == "global":
+            results = _allocate(blocks, params.theta, sc, how, run.left(), run.seed)
         else:
-            results = _solve_blocks(blocks, theta, sc, how, time_limit, seed)
+            results = _solve_blocks(blocks, params.theta, sc, how, run.left(), run.seed)
         clusterings = [cl for cl, _ in results]
-        if centers == "median" and how != "identical":
+        if params.centers == "median" and how != "identical":
             clusterings = [refine(b, cl, sc) for b, cl in zip(blocks, clusterings)]
         # the p-median bound holds for stored sub-vectors only, not for free representatives
-        exact_bound = (how not in ("topnorm", "threshold", "identical") and allocation == "block" and not prune
-                       and centers == "medoid")
+        exact_bound = (how not in ("topnorm", "threshold", "identical") and params.allocation == "block"
+                       and not params.prune and params.centers == "medoid")
         bound = sum(lb for _, lb in results) if exact_bound else 0.0
-        return make_result(inst, blocks, clusterings, matrix, name, bound, Status.FEASIBLE,
-                           theta=theta, scales=scales, allocation=allocation, prune=prune, centers=centers)
-    run.__doc__ = summary
-    method("reuse-clustering", name, exact)(run)
+        return outcome(inst, blocks, clusterings, matrix, bound, **params.to_dict())
+    run_method.__doc__ = summary
+    method("reuse-clustering", name, exact)(run_method)
 
 
 _register("identical", "identical", "Identical reuse: one leader per distinct nonzero sub-vector (no error).")

@@ -18,9 +18,12 @@ from ...errors import SolverError
 from ...instance import Instance
 from ...layout import Block, crossbar_sets, place_blocks
 from ...mapping import Mapping
-from ...result import SolveResult, Status
+from .. import contract
+from ..contract import Outcome, Problem, register_problem
 
 SCALES = {"one": (1,), "sign": (1, -1), "shift": (1, -1, 2, -2, 4, -4, 8, -8)}
+ALLOCATIONS = ("block", "global")
+CENTERS = ("medoid", "median")
 #: rounds of :func:`refine` (it stops earlier when the error stops falling)
 REFINE_ROUNDS = 5
 
@@ -223,24 +226,60 @@ def pack_lanes(inst: Instance, blocks: list[Block]) -> np.ndarray:
     return np.array(where, dtype=np.int64).reshape(-1, 3)
 
 
-def make_result(inst: Instance, blocks: list[RowBlock], clusterings: list[Clustering], matrix: np.ndarray,
-                method: str, error_bound: float, status: Status = Status.FEASIBLE, **solution) -> SolveResult:
-    """The mapping of all blocks' leaders; objective = L1 error against the layer, OU activations as cost."""
-    spec = inst.spec
+@dataclass(frozen=True)
+class Params(contract.Params):
+    """Reuse-clustering parameters (every method takes them)."""
+
+    theta: float = contract.param(0.25, "leaders per row block as a fraction of its outputs", low=0.0, high=1.0,
+                                  low_open=True)
+    scales: str = contract.param("one", "one: a follower reuses its leader as is; sign: or negated; shift: or "
+                                        "times +-2, +-4, +-8", choices=tuple(SCALES))
+    allocation: str = contract.param("block", "block: ceil(theta m) leaders per block; global: the same total "
+                                              "moved where it saves most error", choices=ALLOCATIONS)
+    prune: float = contract.param(0.0, "zero the smallest fraction of each block's entries first (reuse-aware "
+                                       "pruning)", low=0.0, high=1.0, high_open=True)
+    centers: str = contract.param("medoid", "medoid: a leader stores its own sub-vector; median: the vector "
+                                            "minimizing its followers' error (k-medians, no bound)", choices=CENTERS)
+
+
+@dataclass(frozen=True, eq=False)
+class Reuse:
+    """Per row block (`blocks`), each output's leader and scale (`clusterings`, leader -1: pruned to zero) and
+    what each leader stores; `matrix`, the approximated layer the mapping computes."""
+
+    blocks: tuple[RowBlock, ...]
+    clusterings: tuple[Clustering, ...]
+    matrix: np.ndarray
+
+    @property
+    def reference(self) -> np.ndarray:
+        return self.matrix
+
+    def fanout(self) -> Fanout:
+        """The stored leader columns as a layer of their own, and who reads them."""
+        return fanout(list(self.blocks), list(self.clusterings), len(self.matrix))
+
+
+def to_mapping(inst: Instance, decision: Reuse) -> Mapping:
+    """Every block's leaders, placed in row bands; each column feeds all its followers."""
+    cells = [c for block, cl in zip(decision.blocks, decision.clusterings)
+             for c in block_cells(inst, block, cl, decision.matrix)]
+    mapping = place_blocks(inst.spec, inst.layer.n_inputs, inst.layer.n_outputs, cells, pack_lanes(inst, cells))
+    return mapping.replace(reference=decision.matrix)
+
+
+def outcome(inst: Instance, blocks: list[RowBlock], clusterings: list[Clustering], matrix: np.ndarray,
+            error_bound: float, **stats) -> Outcome:
+    """The clustering of `matrix`'s blocks; objective = L1 error of the approximation against the layer."""
     approx = matrix.copy()
-    cells = []
     for block, cl in zip(blocks, clusterings):
         approx[block.rows] = approximate(block, cl).T
-        cells += block_cells(inst, block, cl, matrix)
-    mapping = place_blocks(spec, inst.layer.n_inputs, inst.layer.n_outputs, cells, pack_lanes(inst, cells),
-                           meta={"problem": "reuse-clustering", "method": method})
-    mapping = mapping.replace(reference=approx)
     error = int(np.abs(approx - inst.layer.matrix).sum())
     leaders = sum(int(len(np.unique(cl.leader[cl.leader >= 0]))) for cl in clusterings)
     outputs = sum(len(cl.leader) for cl in clusterings)
-    bound = min(error, int(math.ceil(error_bound - 1e-9)))
-    return SolveResult(error, bound, Status.OPTIMAL if bound >= error else status, method, mapping,
-                       solution={"leaders": leaders, "sub_vectors": outputs,
-                                 "reuse": 1 - leaders / max(outputs, 1),
-                                 "pruned": sum(int((cl.leader < 0).sum()) for cl in clusterings),
-                                 "clustering": (blocks, clusterings), **solution})
+    return Outcome(Reuse(tuple(blocks), tuple(clusterings), approx), error, int(math.ceil(error_bound - 1e-9)),
+                   {"leaders": leaders, "sub_vectors": outputs, "reuse": 1 - leaders / max(outputs, 1),
+                    "pruned": sum(int((cl.leader < 0).sum()) for cl in clusterings), **stats})
+
+
+PROBLEM = register_problem(Problem("reuse-clustering", Params, Reuse, to_mapping, objective="error_l1"))
