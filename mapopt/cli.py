@@ -249,11 +249,11 @@ def _bench(args) -> int:
     from .bench import run_bench
     from .bench.runner import cluster
     from .bench.tasks import solve_task, solve_tasks
-    from .problems import get_method
+    from .solve import check_params
 
     names = [m for m in args.methods.split(",") if m]
-    for name in names:
-        get_method(args.problem, name)
+    for name in names:  # unknown methods and bad parameters fail before any task runs
+        check_params(args.problem, name, _params(args.param))
     tasks = solve_tasks(args.dir, args.problem, names, args.time_limit, args.seed, _params(args.param))
     with cluster(args.backend):
         records = run_bench(tasks, solve_task, args.out, jobs=args.jobs, backend=args.backend)
