@@ -41,7 +41,6 @@ import sys
 import time
 import zlib
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 
@@ -165,33 +164,32 @@ def run_task(task: dict, validate: bool = False) -> dict:
     lb = slot_bound(hg)
     bound_time = time.perf_counter() - t
     k = scale(inst)
-    # the bound is computed once per layer; each method would recompute it otherwise
-    with mock.patch.object(fo, "slot_bound", lambda h: lb if h is hg else slot_bound(h)):
-        for name in ["natural", *task["methods"]]:
-            if name == "mtkahypar":
-                # the registered method's two steps, timed apart: Mt-KaHyPar, then the swap descent
-                from mapopt.engines.partition_mtkahypar import available, mtkahypar_blocks
+    # the bound is computed once per layer and handed to every builder
+    for name in ["natural", *task["methods"]]:
+        if name == "mtkahypar":
+            # the registered method's two steps, timed apart: Mt-KaHyPar, then the swap descent
+            from mapopt.engines.partition_mtkahypar import available, mtkahypar_blocks
 
-                if not available():
-                    continue
-                t = time.perf_counter()
-                raw = mtkahypar_blocks(hg, seed, 1, tl, preset="deterministic")
-                raw_time = time.perf_counter() - t
-                r = outcome(inst, hg, raw, k * lb)
-                record("mtkahypar-raw", to_mapping(inst, r.decision), r.objective, raw_time, rows=int(hg.cost(raw)[1]))
-                t = time.perf_counter()
-                block = search.local_search(hg, raw, seed, None if tl is None else max(0.0, tl - raw_time))
-                polish = time.perf_counter() - t
-                r = outcome(inst, hg, block, k * lb)
-                record(name, to_mapping(inst, r.decision), r.objective, raw_time + polish, rows=int(hg.cost(block)[1]),
-                       polish_time=round(polish, 4))
+            if not available():
                 continue
-            build = getattr(fo, name.replace("-", "_"))
             t = time.perf_counter()
-            block, _ = build(hg, Run.starting(tl, seed, 1))
-            seconds = time.perf_counter() - t
+            raw = mtkahypar_blocks(hg, seed, 1, tl, preset="deterministic")
+            raw_time = time.perf_counter() - t
+            r = outcome(inst, hg, raw, k * lb)
+            record("mtkahypar-raw", to_mapping(inst, r.decision), r.objective, raw_time, rows=int(hg.cost(raw)[1]))
+            t = time.perf_counter()
+            block = search.local_search(hg, raw, seed, None if tl is None else max(0.0, tl - raw_time))
+            polish = time.perf_counter() - t
             r = outcome(inst, hg, block, k * lb)
-            record(name, to_mapping(inst, r.decision), r.objective, seconds, rows=int(hg.cost(block)[1]))
+            record(name, to_mapping(inst, r.decision), r.objective, raw_time + polish, rows=int(hg.cost(block)[1]),
+                   polish_time=round(polish, 4))
+            continue
+        build = getattr(fo, name.replace("-", "_"))
+        t = time.perf_counter()
+        block, _ = build(hg, Run.starting(tl, seed, 1), lb)
+        seconds = time.perf_counter() - t
+        r = outcome(inst, hg, block, k * lb)
+        record(name, to_mapping(inst, r.decision), r.objective, seconds, rows=int(hg.cost(block)[1]))
     return {"n": inst.layer.n_inputs, "m": inst.layer.n_outputs, "bound": int(k * lb),
             "bound_time": round(bound_time, 4), "results": out}
 

@@ -56,7 +56,7 @@ def decide(inst: Instance, problem: str, method: str = "auto", time_limit: float
     out = fn(inst, chosen, Run.starting(time_limit, seed, workers))
     mapping = None
     if out.decision is not None:
-        mapping = spec.to_mapping(inst, out.decision)
+        mapping = out.mapping if out.mapping is not None else spec.to_mapping(inst, out.decision)
         mapping = mapping.replace(meta={"problem": problem, "method": method, **mapping.meta})
     return SolveResult(out.objective, out.bound, status_of(out.objective, out.bound), method, mapping,
                        out.decision, time.perf_counter() - start,

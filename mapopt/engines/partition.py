@@ -107,18 +107,32 @@ def lower_bound(hg: Hypergraph) -> int:
     return int(np.maximum(by_max, np.ceil(kept / hg.h)).sum())
 
 
-def matching_bound(hg: Hypergraph, limit: int = 300) -> int:
-    """``ceil(2 / g x minimum perfect matching of pair costs)``; exact for ``g = 2`` (0 above `limit` vertices).
+#: vertices up to which the matching MILP takes milliseconds and runs in this process; larger ones run in a child
+#: process that is stopped at the time limit
+MATCHING_DIRECT = 64
+
+
+def matching_bound(hg: Hypergraph, limit: int = 300, time_limit: float | None = None) -> int:
+    """``ceil(2 / g x minimum perfect matching of pair costs)``; exact for ``g = 2`` (0 above `limit` vertices,
+    or when the matching does not finish within `time_limit` seconds).
 
     A block's OU slots are at least those of any pair inside it, so at least the mean of the
     pairs of any perfect matching of the block; those matchings together match all vertices.
     """
+    from .deadline import GRACE, call_with_deadline
     from .partition_exact import min_cost_matching
 
     if hg.n_vertices > limit or hg.g < 2:
         return 0
     slots, _ = merge_costs(hg.pins.toarray().astype(bool), bucket_weights(hg), hg.h)
-    pairs = min_cost_matching(slots)
+    if hg.n_vertices <= MATCHING_DIRECT or time_limit is None:
+        pairs = min_cost_matching(slots)
+    else:
+        if time_limit <= GRACE:
+            return 0
+        done, pairs = call_with_deadline(min_cost_matching, time_limit - GRACE, slots)
+        if not done:
+            return 0
     total = sum(slots[a, b if b >= 0 else a] for a, b in pairs)
     return int(math.ceil(2 * total / hg.g - 1e-9))
 
@@ -128,8 +142,9 @@ def merge_costs(support: np.ndarray, onehot: np.ndarray, h: int) -> tuple[np.nda
 
     `support` is nets x units (bool), `onehot` buckets x nets with the net weights.
     """
+    shared = support.astype(np.float64)  # pair overlaps by BLAS products (exact below 2^53)
     rows = onehot @ support
-    union = np.stack([rows[b][:, None] + rows[b][None, :] - (support.T * onehot[b]) @ support
+    union = np.stack([rows[b][:, None] + rows[b][None, :] - np.rint((shared.T * onehot[b]) @ shared).astype(np.int64)
                       for b in range(len(onehot))])
     slots = np.ceil(union / h).sum(axis=0)
     np.fill_diagonal(slots, np.ceil(rows / h).sum(axis=0))

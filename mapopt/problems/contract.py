@@ -160,12 +160,15 @@ class Run:
 @dataclass
 class Outcome:
     """What a method returns: its decision, the objective it claims for it, the lower bound it proves,
-    and statistics for the report (counts, the settings it chose)."""
+    statistics for the report (counts, the settings it chose), and the decision's mapping when the method
+    built it to count its objective (it must be what `Problem.to_mapping` makes of the decision; the
+    conformance suite checks that), so it is not built twice."""
 
     decision: Any
     objective: float
     bound: float
     stats: dict = field(default_factory=dict)
+    mapping: Any = None
 
 
 @dataclass(frozen=True)

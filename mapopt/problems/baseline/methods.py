@@ -11,7 +11,8 @@ from .problem import Conventional, cell_bound, to_mapping
 
 def _baseline(inst: Instance, schedule: str) -> Outcome:
     decision = Conventional(schedule)
-    return Outcome(decision, cost(to_mapping(inst, decision)).ou_activations, cell_bound(inst))
+    mapping = to_mapping(inst, decision)
+    return Outcome(decision, cost(mapping).ou_activations, cell_bound(inst), mapping=mapping)
 
 
 @method("baseline", "dense")

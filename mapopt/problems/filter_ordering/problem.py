@@ -37,14 +37,10 @@ def scale(inst: Instance) -> int:
     return spec.input_cycles * math.ceil(lane_width(spec) / spec.ou_cols)
 
 
-def slot_bound(hg: Hypergraph) -> int:
-    """The best cheap lower bound on OU slots: sorted maximum, degree, and matching bounds."""
-    return max(lower_bound(hg), matching_bound(hg))
-
-
-def bound(inst: Instance, hg: Hypergraph) -> int:
-    """The combined lower bound in OU activations per input vector."""
-    return scale(inst) * slot_bound(hg)
+def slot_bound(hg: Hypergraph, time_limit: float | None = None) -> int:
+    """The best cheap lower bound on OU slots: sorted maximum, degree, and matching bounds (the matching
+    within `time_limit` seconds, or left out)."""
+    return max(lower_bound(hg), matching_bound(hg, time_limit=time_limit))
 
 
 @dataclass(frozen=True)
