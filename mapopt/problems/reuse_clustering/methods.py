@@ -23,8 +23,10 @@ from .problem import SCALES, Clustering, Params, RowBlock, assign, distances, ou
 
 #: leader counts around ``ceil(theta m)`` that global allocation solves per block (its exchange moves within them)
 ALLOCATION_SPREAD = 2
-#: per-block methods that call an exact solver and may run past a shared time limit
-EXACT_HOWS = ("milp", "cpsat", "auto")
+#: what a block reached after the time limit gets: the largest-norm leaders, no search (it keeps the limit)
+LATE = "topnorm"
+#: share of the time limit kept for mapping the clustering (placing every block's leader cells)
+MAPPING_SHARE = 0.1
 ENGINE_METHODS = {"greedy": "greedy", "fasterpam": "fasterpam", "milp": "milp", "cpsat": "cpsat",
                   "auto": "auto"}
 
@@ -56,13 +58,13 @@ def _solve_block(block: RowBlock, p: int, scales, how: str, time_limit, seed: in
 
 def _solve_blocks(blocks: list[RowBlock], theta: float, scales, how: str, time_limit, seed: int):
     """Every block with ``ceil(theta m)`` leaders, sharing the time limit; blocks reached after it
-    has passed get FasterPAM (with its bound) instead of an exact solve."""
+    has passed get `LATE` leaders (bound 0) instead of a search."""
     end = deadline_of(time_limit)
     out = []
     for i, b in enumerate(blocks):
         left = time_left(end)
-        late = left is not None and left <= 0 and how in EXACT_HOWS
-        out.append(_solve_block(b, math.ceil(theta * len(b.vectors)), scales, "fasterpam" if late else how,
+        late = left is not None and left <= 0
+        out.append(_solve_block(b, math.ceil(theta * len(b.vectors)), scales, LATE if late else how,
                                 None if left is None else left / (len(blocks) - i), seed))
     return out
 
@@ -95,8 +97,8 @@ def _allocate(blocks, theta, scales, how, time_limit, seed):
         curve = {}
         for p in range(max(0, p0 - ALLOCATION_SPREAD), p0 + ALLOCATION_SPREAD + 1):
             left = time_left(end)
-            late = left is not None and left <= 0 and how in EXACT_HOWS
-            curve[p] = _solve_block(b, p, scales, "fasterpam" if late else how,
+            late = left is not None and left <= 0
+            curve[p] = _solve_block(b, p, scales, LATE if late else how,
                                     None if left is None else left / solves, seed, dist)
             solves -= 1
         curves.append(curve)
@@ -141,9 +143,9 @@ def _register(name: str, how: str, summary: str, exact: bool = False):
         elif how == "threshold":
             results = [(_threshold(b, params.theta, sc), 0.0) for b in blocks]
         elif params.allocation == "global":
-            results = _allocate(blocks, params.theta, sc, how, run.left(), run.seed)
+            results = _allocate(blocks, params.theta, sc, how, run.share(1 - MAPPING_SHARE).left(), run.seed)
         else:
-            results = _solve_blocks(blocks, params.theta, sc, how, run.left(), run.seed)
+            results = _solve_blocks(blocks, params.theta, sc, how, run.share(1 - MAPPING_SHARE).left(), run.seed)
         clusterings = [cl for cl, _ in results]
         if params.centers == "median" and how != "identical":
             clusterings = [refine(b, cl, sc) for b, cl in zip(blocks, clusterings)]

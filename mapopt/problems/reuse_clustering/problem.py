@@ -194,19 +194,31 @@ def block_cells(inst: Instance, block: RowBlock, cl: Clustering, matrix: np.ndar
     spec, out = inst.spec, []
     width = (spec.xbar_cols // spec.ou_cols) * spec.ou_cols
     leaders = np.unique(cl.leader[cl.leader >= 0])
+    followers = np.flatnonzero(cl.leader >= 0)
+    followers = followers[np.argsort(cl.leader[followers], kind="stable")]  # by leader, outputs ascending
+    by_leader = cl.leader[followers]
     for cset in crossbar_sets(cl.stored(block)[leaders].T if len(leaders) else matrix[block.rows][:, :0], spec):
         values = cset.values.reshape(len(block.rows), -1)
         cols = cset.columns.reshape(-1, 4)
         keep = np.flatnonzero(values.any(axis=0))
         for part in np.split(keep, np.arange(width, len(keep), width)) if len(keep) else []:
-            targets = []
-            for j, col in enumerate(part):
-                lead = leaders[cols[col, 0]]
-                for o in np.flatnonzero(cl.leader == lead):
-                    shift = int(cols[col, 1]) + int(math.log2(abs(cl.scale[o])))
-                    targets.append((j, o, shift, int(cols[col, 2]) * int(np.sign(cl.scale[o]))))
-            out.append(Block(block.rows, values[:, part], cols[part], np.array(targets, dtype=np.int64)))
+            out.append(Block(block.rows, values[:, part], cols[part], _targets(cols[part], leaders, followers,
+                                                                              by_leader, cl.scale)))
     return out
+
+
+def _targets(cols: np.ndarray, leaders: np.ndarray, followers: np.ndarray, by_leader: np.ndarray,
+             scale: np.ndarray) -> np.ndarray:
+    """``(column, output, shift, sign)`` rows: each column (a leader's slice) feeds every follower of its
+    leader, the follower's scale folded into shift and sign; columns in order, followers ascending."""
+    lead = leaders[cols[:, 0]]
+    first, last = np.searchsorted(by_leader, lead, "left"), np.searchsorted(by_leader, lead, "right")
+    count = last - first
+    column = np.repeat(np.arange(len(cols)), count)
+    outputs = followers[np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count) + np.repeat(first, count)]
+    a = scale[outputs]
+    shift = cols[column, 1] + np.log2(np.abs(a)).astype(np.int64)
+    return np.column_stack([column, outputs, shift, cols[column, 2] * np.sign(a)]).astype(np.int64).reshape(-1, 4)
 
 
 def pack_lanes(inst: Instance, blocks: list[Block]) -> np.ndarray:
