@@ -14,6 +14,7 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from ...engines import vector_packing as vp
+from ...engines.deadline import expired
 from ...instance import Instance
 from ...layout import outputs_per_group
 from ...models.bitsparse import project
@@ -26,6 +27,8 @@ SUBPROBLEM_WORK = 0.2  # CP-SAT seconds per open subproblem when no time limit i
 MIN_EXACT_SECONDS = 0.05  # a subproblem's share of the time limit below this skips CP-SAT
 #: share of the time limit the ``ordered`` grouping may take (the packing needs the rest)
 GROUPING_SHARE = 0.5
+#: share of the time limit kept for mapping the packing (laying every slot into crossbar lanes)
+MAPPING_SHARE = 0.15
 
 
 def _ffd(sub, h, seed):
@@ -61,12 +64,15 @@ SUMMARIES = {
 }
 
 
-def _pack_all(subs: list[Subproblem], packer, h: int, seed: int, workers: int) -> list[np.ndarray]:
-    """Pack every subproblem (joblib over batches when ``workers > 1``)."""
+def _pack_all(subs: list[Subproblem], packer, h: int, seed: int, workers: int,
+              deadline: float | None = None) -> list[np.ndarray]:
+    """Pack every subproblem (joblib over batches when ``workers > 1``); those reached after `deadline`
+    get first-fit decreasing, the cheapest packer."""
     if workers <= 1 or len(subs) < 2 * workers:
-        return [packer(s, h, seed) for s in subs]
+        return _pack_batch(subs, packer, h, seed, deadline)
     batches = np.array_split(np.arange(len(subs)), workers * 4)
-    done = Parallel(n_jobs=workers)(delayed(_pack_batch)([subs[i] for i in b], packer, h, seed) for b in batches)
+    done = Parallel(n_jobs=workers)(delayed(_pack_batch)([subs[i] for i in b], packer, h, seed, deadline)
+                                    for b in batches)
     return [bins for batch in done for bins in batch]
 
 
@@ -89,8 +95,8 @@ def _exact_pass(subs: list[Subproblem], bins: list[np.ndarray], bounds: list[int
     return bins, bounds
 
 
-def _pack_batch(subs, packer, h, seed):
-    return [packer(s, h, seed) for s in subs]
+def _pack_batch(subs, packer, h, seed, deadline=None):
+    return [(_ffd if expired(deadline) else packer)(s, h, seed) for s in subs]
 
 
 def _groups(inst: Instance, matrix: np.ndarray, params: Params, run: Run) -> list[np.ndarray]:
@@ -142,10 +148,11 @@ def _register(name: str, exact: bool = False):
             spec = spec.replace(adc_bits=_choose_adc(inst, matrix, groups, PACKERS["heuristic"], run.seed, run.workers))
         subs = subproblems(matrix, spec, groups)
         check_capacity(subs, spec)
-        bins = _pack_all(subs, packer, spec.ou_rows, run.seed, run.workers)
+        packing = run.share(1 - MAPPING_SHARE)
+        bins = _pack_all(subs, packer, spec.ou_rows, run.seed, run.workers, packing.deadline)
         bounds = [pack_bound(s, spec.ou_rows) for s in subs]
         if exact:
-            bins, bounds = _exact_pass(subs, bins, bounds, spec.ou_rows, run.seed, run.deadline)
+            bins, bounds = _exact_pass(subs, bins, bounds, spec.ou_rows, run.seed, packing.deadline)
         fixed = params.groups is not None or params.grouping != "ordered"
         return outcome(inst, spec, matrix, groups, subs, bins, bounds, fixed, params.share_crossbars, **extra)
     run_method.__doc__ = SUMMARIES[name]
