@@ -25,6 +25,8 @@ PRUNE_SHARE = 0.5
 EXACT_GROUPING_SHARE = 2 / 3
 #: share of what is left that auto's formations take together (CP-SAT placement may use the rest)
 FORMATION_SHARE = 0.5
+#: share of a formation's time its block forming (the grouping search) may take; placement gets the rest
+FORMING_SHARE = 0.5
 
 
 def form_blocks(inst: Instance, pruned, name: str, run: Run, exact_groups: bool = False):
@@ -51,13 +53,15 @@ def place(inst: Instance, blocks, exact: bool, run: Run, hint=None):
     if exact and not run.expired():
         limit = DEFAULT_EXACT_SECONDS if run.deadline is None else run.left()
         return packing2d.cpsat(size[:, 0], size[:, 1], W, H, limit, run.seed, run.workers, hint)
-    return hint if hint is not None else packing2d.heuristic(size[:, 0], size[:, 1], W, H, seed=run.seed)
+    if hint is not None:
+        return hint
+    return packing2d.heuristic(size[:, 0], size[:, 1], W, H, seed=run.seed, time_limit=run.left())
 
 
 def _register(name: str, summary: str):
     def run_method(inst: Instance, params: Params, run: Run) -> Outcome:
         pruned = prune(inst, params, run.seed, run.share(PRUNE_SHARE).left())
-        blocks = form_blocks(inst, pruned, name, run)
+        blocks = form_blocks(inst, pruned, name, run.share(FORMING_SHARE))
         return outcome(inst, pruned, blocks, place(inst, blocks, params.placement == "cpsat", run), name)
     run_method.__doc__ = summary
     method("pattern-placement", name)(run_method)
@@ -83,13 +87,17 @@ def cpsat(inst: Instance, params: Params, run: Run) -> Outcome:
 @method("pattern-placement", "auto")
 def auto(inst: Instance, params: Params, run: Run) -> Outcome:
     """Every formation with heuristic placement; the best by (crossbars, OU activations, index bits),
-    then CP-SAT placement if crossbars are above their bound and time remains."""
+    then CP-SAT placement if crossbars are above their bound and time remains. Formations not started
+    when their share of the limit has passed are skipped."""
     pruned = prune(inst, params, run.seed, run.share(PRUNE_SHARE).left())
     formations = run.share(FORMATION_SHARE)
     best = None
     for i, name in enumerate(form.FORMATIONS):
-        blocks = form_blocks(inst, pruned, name, formations.share(1 / (len(form.FORMATIONS) - i)))
-        packed = place(inst, blocks, False, run)
+        if best is not None and formations.expired():  # a placement cannot be cut short: keep the best so far
+            break
+        mine = formations.share(1 / (len(form.FORMATIONS) - i))
+        blocks = form_blocks(inst, pruned, name, mine.share(FORMING_SHARE))
+        packed = place(inst, blocks, False, mine)
         acts = sum(w * h for w, h in (units(b, inst) for b in blocks))
         key = (packed.n_bins, acts, index_bits(blocks, inst.layer.n_inputs, inst.layer.n_outputs))
         if best is None or key < best[0]:
