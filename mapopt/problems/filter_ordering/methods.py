@@ -34,6 +34,8 @@ MATCHING_MAX_FILTERS = 512
 HEURISTIC_SHARE = 0.5
 #: rounds of budgeted pruning and regrouping (the second round rarely saves more than a slot or two)
 PRUNE_ROUNDS = 2
+#: share of the time limit kept for recovery and the mapping (compact ORC layout of every group)
+MAPPING_SHARE = 0.15
 #: share of the time limit the slot bound may take (its matching MILP is the only part that can be slow)
 BOUND_SHARE = 0.25
 
@@ -44,6 +46,7 @@ def register(name: str, exact: bool = False):
         def run_method(inst: Instance, params: Params, run: Run) -> Outcome:
             matrix, stats = inst.layer.matrix, {}
             hg = hypergraph(inst)
+            run = run.share(1 - MAPPING_SHARE)
             if params.budget > 0:  # every grouping (the first and one per round) gets an equal share
                 block, lb = _group(build, hg, run.share(1 / (PRUNE_ROUNDS + 1)))
                 matrix, block, lb, stats = _prune_and_regroup(inst, build, block, params.budget, run)
