@@ -8,11 +8,11 @@ import pytest
 from helpers import SYNTHETIC as INSTANCES
 from helpers import mapopt, one_line_error
 from mapopt.errors import MapoptError
+from mapopt.hardware import preset
 from mapopt.instance import read_instance
 from mapopt.mapping import load_mapping
 from mapopt.pipeline import map_network, parse
 from mapopt.sim import simulate
-
 
 
 @pytest.mark.parametrize("spec, match", [("group,warp", "unknown pipeline"), ("", "unknown pipeline"),
@@ -53,6 +53,10 @@ def test_saved_mappings_revalidate_with_the_reported_costs(tmp_path, spec):
         assert rep.cost.ou_activations == layer["ou_activations"] and rep.cost.crossbars == layer["crossbars"]
     for key in ("ou_activations", "crossbars", "cells"):
         assert report["totals"][key] == sum(layer[key] for layer in report["layers"])
+    for layer in report["layers"]:  # the hardware each layer was mapped on is in its report, and whether it replaced
+        inst = read_instance(INSTANCES / f"{layer['name']}.npz")  # the instance file's
+        assert layer["hardware"] == preset(report["hardware"], weight_bits=inst.spec.weight_bits).to_dict()
+        assert layer["instance_hardware_replaced"] == (layer["hardware"] != inst.spec.to_dict())
     assert report["gain"]["ou_activations"] == pytest.approx(
         report["dense"]["ou_activations"] / report["totals"]["ou_activations"])
 
