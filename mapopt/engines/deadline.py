@@ -1,15 +1,24 @@
-"""Deadlines: the time left of an optional limit, shared by every method that splits one, and a hard
-deadline for solvers that overrun their own time limit (HiGHS can: ERGO-Code/HiGHS#885)."""
+"""Deadlines: the time left of an optional limit, shared by every method that splits one; loops that
+give up when it passes (`checked`); and a hard deadline for solvers that overrun their own time limit
+(HiGHS can: ERGO-Code/HiGHS#885)."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: seconds a solver may run past its own limit before it is killed
 GRACE = 2.0
+#: `checked` reads the clock every this many items (a read costs ~100 ns; a model item some microseconds)
+CHECK_EVERY = 64
+
+
+class DeadlinePassed(Exception):
+    """The deadline passed inside a `checked` loop (a model being built): the caller gives up cleanly."""
 
 
 def deadline_of(time_limit: float | None) -> float | None:
@@ -25,6 +34,14 @@ def time_left(deadline: float | None, floor: float = 0.0) -> float | None:
 def expired(deadline: float | None) -> bool:
     """Whether `deadline` has passed (never without a limit)."""
     return deadline is not None and time.perf_counter() >= deadline
+
+
+def checked(items: Iterable[T], deadline: float | None, every: int = CHECK_EVERY) -> Iterator[T]:
+    """`items`, raising `DeadlinePassed` once `deadline` has passed (looked at every `every` items)."""
+    for t, item in enumerate(items):
+        if t % every == 0 and expired(deadline):
+            raise DeadlinePassed
+        yield item
 
 
 def call_with_deadline(fn: Callable[..., Any], timeout: float | None, *args: Any) -> tuple[bool, Any]:

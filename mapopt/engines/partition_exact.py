@@ -8,6 +8,7 @@ interchangeable, so block `j` may only open after block ``j - 1`` holds a smalle
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,8 +16,9 @@ import scipy.sparse as sp
 
 from ..result import Status
 from .bins import relabel_in_order
-from .deadline import call_with_deadline
+from .deadline import CHECK_EVERY, DeadlinePassed, checked, deadline_of, expired
 from .partition import Hypergraph
+from .solver import run_cpsat, run_milp
 
 
 @dataclass(frozen=True)
@@ -32,23 +34,42 @@ class ExactResult:
 def cpsat(hg: Hypergraph, time_limit: float | None = None, seed: int = 0, workers: int = 1,
           hint: np.ndarray | None = None, bound: int = 0, work_limit: float | None = None) -> ExactResult:
     """Solve with OR-Tools CP-SAT; `hint` is a complete assignment, `bound` a known lower bound,
-    `work_limit` a deterministic time limit (reproducible, unlike wall-clock time)."""
+    `work_limit` a deterministic time limit (reproducible, unlike wall-clock time). `time_limit` covers
+    building the model too: when it passes first, the result is UNKNOWN with bound `bound`."""
+    deadline = deadline_of(time_limit)
+    try:
+        model, x = _cp_model(hg, bound, hint, deadline)
+    except DeadlinePassed:
+        return ExactResult(None, None, bound, Status.UNKNOWN)
+    run = run_cpsat(model, deadline, seed, workers, work_limit, floor=bound)
+    lb = int(run.bound) if math.isfinite(run.bound) else bound
+    if not run.found:
+        return ExactResult(None, None, lb, run.status)
+    G = hg.n_blocks
+    block = np.array([next(j for j in range(min(v, G - 1) + 1) if run.solver.value(x[v][j]))
+                      for v in range(hg.n_vertices)])
+    objective = hg.cost(block)[0]
+    return ExactResult(block, objective, objective if run.status == Status.OPTIMAL else lb, run.status)
+
+
+def _cp_model(hg: Hypergraph, bound: int, hint: np.ndarray | None, deadline: float | None):
+    """The CP-SAT model and its ``x[v][j]`` literals; raises `DeadlinePassed` when `deadline` passes first."""
     from ortools.sat.python import cp_model
 
     m, G, B = hg.n_vertices, hg.n_blocks, hg.n_buckets
     model = cp_model.CpModel()
-    x = [[model.new_bool_var(f"x{v}_{j}") if j <= v else None for j in range(G)] for v in range(m)]
+    x = [[model.new_bool_var(f"x{v}_{j}") if j <= v else None for j in range(G)] for v in checked(range(m), deadline)]
     for v in range(m):
         model.add_exactly_one(x[v][j] for j in range(min(v, G - 1) + 1))
     for j in range(G):
         col = [x[v][j] for v in range(j, m)]
         model.add(sum(col) <= hg.g)
         if j > 0:
-            for v in range(j, m):
+            for v in checked(range(j, m), deadline):
                 model.add_bool_or([x[u][j - 1] for u in range(j - 1, v)] + [x[v][j].Not()])
     load = [[[] for _ in range(G)] for _ in range(B)]
     pins = hg.pins.tocsr()
-    for e in range(pins.shape[0]):
+    for e in checked(range(pins.shape[0]), deadline):
         vs = pins.indices[pins.indptr[e]:pins.indptr[e + 1]]
         b, w = int(hg.bucket[e]), int(hg.weight[e])
         for j in range(G):
@@ -65,7 +86,7 @@ def cpsat(hg: Hypergraph, time_limit: float | None = None, seed: int = 0, worker
             load[b][j].append(w * y)
     slots = []
     for b in range(B):
-        for j in range(G):
+        for j in checked(range(G), deadline):
             if load[b][j]:
                 n = model.new_int_var(0, int(hg.weight[hg.bucket == b].sum()), f"n{b}_{j}")
                 model.add(hg.h * n >= sum(load[b][j]))
@@ -77,29 +98,38 @@ def cpsat(hg: Hypergraph, time_limit: float | None = None, seed: int = 0, worker
         for v, j in enumerate(relabel_in_order(hint)):
             for jj in range(min(v, G - 1) + 1):
                 model.add_hint(x[v][jj], jj == j)
-    solver = cp_model.CpSolver()
-    solver.parameters.random_seed = seed
-    solver.parameters.num_workers = workers
-    if time_limit is not None:
-        solver.parameters.max_time_in_seconds = float(time_limit)
-    if work_limit is not None:
-        solver.parameters.max_deterministic_time = float(work_limit)
-    code = solver.solve(model)
-    status = {cp_model.OPTIMAL: Status.OPTIMAL, cp_model.FEASIBLE: Status.FEASIBLE,
-              cp_model.INFEASIBLE: Status.INFEASIBLE}.get(code, Status.UNKNOWN)
-    lb = max(bound, int(np.ceil(solver.best_objective_bound - 1e-6))) if status != Status.INFEASIBLE else bound
-    if status not in (Status.OPTIMAL, Status.FEASIBLE):
-        return ExactResult(None, None, lb, status)
-    block = np.array([next(j for j in range(min(v, G - 1) + 1) if solver.value(x[v][j])) for v in range(m)])
-    objective = hg.cost(block)[0]
-    return ExactResult(block, objective, objective if status == Status.OPTIMAL else lb, status)
+    return model, x
 
 
 def milp(hg: Hypergraph, time_limit: float | None = None, bound: int = 0) -> ExactResult:
     """Solve the same model with scipy's HiGHS MILP (``scipy.optimize.milp``), stopped for good
-    shortly after `time_limit` if HiGHS does not stop by itself."""
+    shortly after `time_limit` (building the model included) if HiGHS does not stop by itself."""
     from scipy.optimize import Bounds, LinearConstraint
 
+    deadline = deadline_of(time_limit)
+    try:
+        c, A, lo, hi = _milp_model(hg, deadline)
+    except DeadlinePassed:
+        return ExactResult(None, None, bound, Status.UNKNOWN)
+    m, G = hg.n_vertices, hg.n_blocks
+    nx, nn = m * G, hg.n_buckets * G
+    integrality = np.ones(len(c))
+    upper = np.concatenate([np.ones(len(c) - nn), np.full(nn, np.inf)])
+    run = run_milp(c, constraints=LinearConstraint(A, lo, hi), integrality=integrality,
+                   bounds=Bounds(np.zeros(len(c)), upper), deadline=deadline, integral=True, floor=bound)
+    lb = int(run.bound) if math.isfinite(run.bound) else bound
+    if run.x is None:  # infeasible, out of time, or stopped by the hard deadline
+        return ExactResult(None, None, lb, run.status)
+    block = np.argmax(run.x[:nx].reshape(m, G), axis=1)
+    objective = hg.cost(block)[0]
+    optimal = run.status == Status.OPTIMAL
+    return ExactResult(block, objective, objective if optimal else min(lb, objective),
+                       Status.OPTIMAL if optimal else Status.FEASIBLE)
+
+
+def _milp_model(hg: Hypergraph, deadline: float | None):
+    """Objective, constraint matrix and row bounds of the MILP (variables ``x``, ``y``, ``n``); raises
+    `DeadlinePassed` when `deadline` passes while its rows are listed."""
     m, G, B = hg.n_vertices, hg.n_blocks, hg.n_buckets
     pins = hg.pins.tocoo()
     E = hg.pins.shape[0]
@@ -111,6 +141,8 @@ def milp(hg: Hypergraph, time_limit: float | None = None, bound: int = 0) -> Exa
 
     def add(entries, low, high):
         r = len(lo)
+        if r % CHECK_EVERY == 0 and expired(deadline):
+            raise DeadlinePassed
         for c, v in entries:
             rows.append(r), cols.append(c), vals.append(v)
         lo.append(low), hi.append(high)
@@ -133,30 +165,7 @@ def milp(hg: Hypergraph, time_limit: float | None = None, bound: int = 0) -> Exa
         for j in range(G):
             add([(N(b, j), hg.h)] + [(Y(e, j), -int(hg.weight[e])) for e in nets], 0, np.inf)
     A = sp.csr_matrix((vals, (rows, cols)), shape=(len(lo), nx + ny + nn))
-    c = np.concatenate([np.zeros(nx + ny), np.ones(nn)])
-    integrality = np.ones(nx + ny + nn)
-    upper = np.concatenate([np.ones(nx + ny), np.full(nn, np.inf)])
-    options = {"disp": False} | ({"time_limit": float(time_limit)} if time_limit is not None else {})
-    done, res = call_with_deadline(_highs, time_limit, c, LinearConstraint(A, lo, hi), integrality,
-                                   Bounds(np.zeros(nx + ny + nn), upper), options)
-    if not done:  # HiGHS ran far past its limit and was stopped
-        return ExactResult(None, None, bound, Status.UNKNOWN)
-    dual = getattr(res, "mip_dual_bound", None)
-    lb = max(bound, int(np.ceil(dual - 1e-6))) if dual is not None and np.isfinite(dual) else bound
-    if res.x is None:
-        return ExactResult(None, None, lb, Status.INFEASIBLE if res.status == 2 else Status.UNKNOWN)
-    block = np.argmax(res.x[:nx].reshape(m, G), axis=1)
-    objective = hg.cost(block)[0]
-    optimal = res.status == 0
-    return ExactResult(block, objective, objective if optimal else min(lb, objective),
-                       Status.OPTIMAL if optimal else Status.FEASIBLE)
-
-
-def _highs(c, constraints, integrality, bounds, options):
-    """`scipy.optimize.milp` with positional arguments (for `call_with_deadline`)."""
-    from scipy.optimize import milp
-
-    return milp(c, constraints=constraints, integrality=integrality, bounds=bounds, options=options)
+    return np.concatenate([np.zeros(nx + ny), np.ones(nn)]), A, lo, hi
 
 
 def min_cost_matching(cost: np.ndarray, exact: bool = True) -> list[tuple[int, int]]:
@@ -168,7 +177,7 @@ def min_cost_matching(cost: np.ndarray, exact: bool = True) -> list[tuple[int, i
     V = len(cost)
     if not exact:
         return _greedy_matching(cost)
-    from scipy.optimize import LinearConstraint, milp as highs
+    from scipy.optimize import LinearConstraint
 
     odd = V % 2
     n = V + odd
@@ -180,9 +189,9 @@ def min_cost_matching(cost: np.ndarray, exact: bool = True) -> list[tuple[int, i
     c = full[iu, ju]
     A = sp.csr_matrix((np.ones(2 * len(iu)), (np.concatenate([iu, ju]), np.tile(np.arange(len(iu)), 2))),
                       shape=(n, len(iu)))
-    res = highs(c, constraints=LinearConstraint(A, 1, 1), integrality=np.ones(len(iu)), bounds=(0, 1),
-                options={"disp": False})
-    chosen = np.flatnonzero(res.x > 0.5)
+    run = run_milp(c, constraints=LinearConstraint(A, 1, 1), integrality=np.ones(len(iu)), bounds=(0, 1),
+                   deadline=None)
+    chosen = np.flatnonzero(run.x > 0.5)
     return [(int(iu[k]), int(ju[k]) if ju[k] < V else -1) for k in chosen]
 
 

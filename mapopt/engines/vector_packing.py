@@ -8,6 +8,7 @@ column group of one slice plane, a dimension a column, a bin an OU activation.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -15,8 +16,23 @@ import numpy as np
 
 from ..result import Status
 from .bins import relabel_in_order
+from .deadline import DeadlinePassed, checked, deadline_of, expired, time_left
+from .solver import run_cpsat
+
+log = logging.getLogger(__name__)
 
 ORDERS = ("sum", "max", "lex")
+#: the greedy clique bound compares items pairwise only up to this many (an ``n x n`` test)
+CLIQUE_ITEMS = 3000
+#: DSatur joins the heuristic's portfolio only up to this many items (it is quadratic in Python)
+DSATUR_ITEMS = 2000
+#: the timed constructions check their deadline every this many items (a check costs a clock read)
+CHECK_ITEMS = 64
+#: building the CP-SAT model costs about this many seconds per (item type, bin) pair (a variable, its
+#: terms in a capacity row per dimension, a hint: ~5 us measured, doubled); larger models are not built
+SECONDS_PER_PAIR = 1e-5
+#: the most (item type, bin) pairs a CP-SAT model may hold: beyond, gigabytes of Python objects
+MAX_PAIRS = 2_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,7 +71,7 @@ def lower_bound(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None
     return max([math.ceil(len(sizes) / k), _clique(sizes, capacity, k)] + per_dim)
 
 
-def _clique(sizes: np.ndarray, capacity: np.ndarray, k: int, limit: int = 3000) -> int:
+def _clique(sizes: np.ndarray, capacity: np.ndarray, k: int, limit: int = CLIQUE_ITEMS) -> int:
     """Greedy clique of items no two of which share a bin (largest first): each needs its own bin."""
     if len(sizes) > limit or k == 1:
         return len(sizes) if k == 1 else 0
@@ -96,14 +112,17 @@ def order(sizes: np.ndarray, capacity: np.ndarray, key: str) -> np.ndarray:
 
 
 def first_fit(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None, items: np.ndarray,
-              best: bool = False) -> np.ndarray:
-    """Place `items` in order into the first (or, with `best`, the fullest) bin with room; open bins as needed."""
+              best: bool = False, deadline: float | None = None) -> np.ndarray | None:
+    """Place `items` in order into the first (or, with `best`, the fullest) bin with room; open bins as
+    needed. None when `deadline` passes first."""
     sizes, capacity, k = check_items(sizes, capacity, cardinality)
     bins = np.full(len(sizes), -1, dtype=np.int64)
     load = np.zeros((len(sizes), sizes.shape[1]), dtype=np.int64)  # room for one bin per item
     count = np.zeros(len(sizes), dtype=np.int64)
     scale, opened = np.maximum(capacity, 1), 0
-    for i in items:
+    for t, i in enumerate(items):
+        if t % CHECK_ITEMS == 0 and expired(deadline):
+            return None
         fits = ((load[:opened] <= capacity - sizes[i]).all(axis=1) & (count[:opened] < k)).nonzero()[0]
         if len(fits):
             b = fits[(load[fits] / scale).sum(axis=1).argmax()] if best else fits[0]
@@ -115,9 +134,11 @@ def first_fit(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None, 
     return bins
 
 
-def bin_centric(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None, weights: str = "demand") -> np.ndarray:
+def bin_centric(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None, weights: str = "demand",
+                deadline: float | None = None) -> np.ndarray | None:
     """Fill one bin at a time with the fitting item of largest weighted dot product with the residual
-    (Panigrahy et al.'s bin-centric rule); dimensions weighted by total demand or equally."""
+    (Panigrahy et al.'s bin-centric rule); dimensions weighted by total demand or equally. None when
+    `deadline` passes first."""
     sizes, capacity, k = check_items(sizes, capacity, cardinality)
     rel = sizes / np.maximum(capacity, 1)[None, :]
     w = rel.sum(axis=0) + 1e-9 if weights == "demand" else np.ones(sizes.shape[1])
@@ -125,6 +146,8 @@ def bin_centric(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None
     free = np.ones(len(sizes), dtype=bool)
     b = 0
     while free.any():
+        if expired(deadline):
+            return None
         residual, count = np.ones(sizes.shape[1]), 0
         while count < k:
             cand = (free & (rel <= residual + 1e-12).all(axis=1)).nonzero()[0]
@@ -138,9 +161,11 @@ def bin_centric(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None
     return bins
 
 
-def dsatur(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None) -> np.ndarray:
+def dsatur(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None,
+           deadline: float | None = None) -> np.ndarray | None:
     """Colouring by saturation degree when any two items sharing a nonzero dimension conflict
-    (e.g. a 1-bit ADC): a bin is a colour class of at most `cardinality` items."""
+    (e.g. a 1-bit ADC): a bin is a colour class of at most `cardinality` items. None when `deadline`
+    passes first."""
     sizes, capacity, k = check_items(sizes, capacity, cardinality)
     nz = sizes > 0
     conflict = (nz.astype(np.int64) @ nz.T.astype(np.int64)) > 0
@@ -149,7 +174,9 @@ def dsatur(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None) -> 
     bins = np.full(n, -1, dtype=np.int64)
     count: list[int] = []
     degree = conflict.sum(axis=1)
-    for _ in range(n):
+    for t in range(n):
+        if t % CHECK_ITEMS == 0 and expired(deadline):
+            return None
         free = bins < 0
         seen = [len(set(bins[conflict[i] & ~free])) if free[i] else -1 for i in range(n)]
         i = max(np.flatnonzero(free), key=lambda v: (seen[v], degree[v], -v))
@@ -170,8 +197,10 @@ def exclusive(sizes: np.ndarray, capacity: np.ndarray) -> bool:
     return bool(np.all(2 * nz.min(axis=0) > capacity))
 
 
-def empty_weakest(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None, bins: np.ndarray) -> np.ndarray:
-    """Try to empty bins, least loaded first, by moving their items (largest first) into other bins."""
+def empty_weakest(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None, bins: np.ndarray,
+                  deadline: float | None = None) -> np.ndarray:
+    """Try to empty bins, least loaded first, by moving their items (largest first) into other bins,
+    until none empties or `deadline` passes."""
     sizes, capacity, k = check_items(sizes, capacity, cardinality)
     bins = relabel_in_order(bins.copy())
     improved = True
@@ -183,6 +212,8 @@ def empty_weakest(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | No
         count = np.bincount(bins, minlength=nb)
         fill = (load / np.maximum(capacity, 1)).sum(axis=1) + count / k
         for b in np.argsort(fill, kind="stable"):
+            if expired(deadline):
+                return bins
             trial, tload, tcount = bins.copy(), load.copy(), count.copy()
             members = np.flatnonzero(bins == b)
             members = members[np.argsort(-sizes[members].sum(axis=1), kind="stable")]
@@ -204,49 +235,103 @@ def empty_weakest(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | No
     return bins
 
 
+def next_fit(sizes: np.ndarray, capacity: np.ndarray, k: int, items: np.ndarray) -> np.ndarray:
+    """Next fit: `items` in order into the last bin opened, or a new one; one pass, so it always finishes in time."""
+    bins = np.empty(len(sizes), dtype=np.int64)
+    load, count, b = np.zeros(sizes.shape[1], dtype=np.int64), 0, 0
+    for i in items:
+        if count == k or np.any(load + sizes[i] > capacity):
+            load, count, b = np.zeros_like(load), 0, b + 1
+        bins[i] = b
+        load += sizes[i]
+        count += 1
+    return bins
+
+
 def heuristic(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None = None,
-              orders: tuple[str, ...] = ORDERS, improve: bool = True) -> np.ndarray:
+              orders: tuple[str, ...] = ORDERS, improve: bool = True, deadline: float | None = None) -> np.ndarray:
     """The best of first- and best-fit decreasing over `orders` (and DSatur when packing is colouring),
-    then emptying of weak bins, stopping early at the lower bound."""
+    then emptying of weak bins, stopping early at the lower bound. With `deadline`, constructions stop
+    when it passes (next fit by the first order when none finished) and so does the emptying."""
     sizes, capacity, k = check_items(sizes, capacity, cardinality)
     lb = lower_bound(sizes, capacity, k)
     chunks = np.arange(len(sizes)) // k
     if chunks.max(initial=-1) + 1 <= lb and _fits(sizes, capacity, chunks):
         return chunks
     best = None
-    candidates = [lambda: dsatur(sizes, capacity, k)] if exclusive(sizes, capacity) and len(sizes) <= 2000 else []
-    candidates += [lambda o=o, b=b: first_fit(sizes, capacity, k, order(sizes, capacity, o), b)
+    small = exclusive(sizes, capacity) and len(sizes) <= DSATUR_ITEMS
+    candidates = [lambda: dsatur(sizes, capacity, k, deadline)] if small else []
+    candidates += [lambda o=o, b=b: first_fit(sizes, capacity, k, order(sizes, capacity, o), b, deadline)
                    for o in orders for b in (False, True)]
-    candidates += [lambda w=w: bin_centric(sizes, capacity, k, w) for w in ("demand", "equal")]
+    candidates += [lambda w=w: bin_centric(sizes, capacity, k, w, deadline) for w in ("demand", "equal")]
     for make in candidates:
         bins = make()
+        if bins is None:
+            break
         if best is None or bins.max() < best.max():
             best = bins
         if best.max() + 1 <= lb:
             return relabel_in_order(best)
-    return empty_weakest(sizes, capacity, k, best) if improve else relabel_in_order(best)
+    if best is None:
+        best = next_fit(sizes, capacity, k, order(sizes, capacity, orders[0]))
+    return empty_weakest(sizes, capacity, k, best, deadline) if improve else relabel_in_order(best)
 
 
 def cpsat(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None = None, time_limit: float | None = 10.0,
           seed: int = 0, workers: int = 1, hint: np.ndarray | None = None) -> Packing:
-    """Exact model over item types: ``y[t, b]`` copies of type `t` in bin `b`, bins used in order."""
-    from ortools.sat.python import cp_model
+    """Exact model over item types: ``y[t, b]`` copies of type `t` in bin `b`, bins used in order.
 
+    The time limit covers the whole call (the heuristic start, when no `hint` is given, included); a
+    model of more than `MAX_PAIRS` (type, bin) pairs, or one too large to build in the time left, is
+    not built, and building stops when the limit passes: the start then comes back, FEASIBLE.
+    """
+    deadline = deadline_of(time_limit)
     sizes, capacity, k = check_items(sizes, capacity, cardinality)
     lb = lower_bound(sizes, capacity, k)
-    start = hint if hint is not None else heuristic(sizes, capacity, k)
+    start = hint if hint is not None else heuristic(sizes, capacity, k, deadline=deadline)
     ub = int(start.max()) + 1 if len(start) else 0
     if ub <= lb:
         return Packing(relabel_in_order(start), lb, Status.OPTIMAL)
+    unproven = Packing(relabel_in_order(start), lb, Status.FEASIBLE)
     types, of_type, demand = np.unique(sizes, axis=0, return_inverse=True, return_counts=True)
     of_type = of_type.ravel()
+    pairs, left = len(types) * ub, time_left(deadline)
+    if pairs > MAX_PAIRS or (left is not None and SECONDS_PER_PAIR * pairs > left):
+        log.info("vector packing model of %d (type, bin) pairs not built (limit %d, %s s left)", pairs, MAX_PAIRS, left)
+        return unproven
+    try:
+        model, y = _cp_model(types, of_type, demand, capacity, k, ub, lb, start, deadline)
+    except DeadlinePassed:
+        return unproven
+    run = run_cpsat(model, deadline, seed, workers, floor=lb)
+    if not run.found:
+        return Packing(relabel_in_order(start), int(run.bound) if run.status == Status.UNKNOWN else lb,
+                       Status.FEASIBLE)
+    bound = int(run.bound)
+    bins = np.empty(len(sizes), dtype=np.int64)
+    for t in range(len(types)):
+        members = np.flatnonzero(of_type == t)
+        slots = np.repeat(np.arange(ub), [run.solver.value(y[t][b]) for b in range(ub)])
+        bins[members] = slots
+    bins = relabel_in_order(bins)
+    if bins.max() > start.max():
+        bins = relabel_in_order(start)
+    status = Status.OPTIMAL if bins.max() + 1 <= bound or run.status == Status.OPTIMAL else Status.FEASIBLE
+    return Packing(bins, max(bound, bins.max() + 1) if status == Status.OPTIMAL else bound, status)
+
+
+def _cp_model(types, of_type, demand, capacity, k: int, ub: int, lb: int, start: np.ndarray, deadline: float | None):
+    """The model over item types and its ``y[t][b]`` variables, hinted by `start`; raises `DeadlinePassed`
+    when `deadline` passes while it is built."""
+    from ortools.sat.python import cp_model
+
     model = cp_model.CpModel()
     used = [model.new_bool_var(f"u{b}") for b in range(ub)]
     y = [[model.new_int_var(0, int(min(demand[t], k)), f"y{t}_{b}") for b in range(ub)] for t in range(len(types))]
     for t in range(len(types)):
         model.add(sum(y[t]) == int(demand[t]))
-    for b in range(ub):
-        for d in range(sizes.shape[1]):
+    for b in checked(range(ub), deadline, every=1):
+        for d in range(types.shape[1]):
             terms = [int(types[t, d]) * y[t][b] for t in range(len(types)) if types[t, d]]
             if terms:
                 model.add(sum(terms) <= int(capacity[d]) * used[b])
@@ -263,25 +348,7 @@ def cpsat(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None = Non
             model.add_hint(y[t][b], int(hint_counts[t, b]))
     for b in range(ub):
         model.add_hint(used[b], bool(hint_counts[:, b].any()))
-    solver = cp_model.CpSolver()
-    solver.parameters.random_seed = seed
-    solver.parameters.num_workers = workers
-    if time_limit is not None:
-        solver.parameters.max_time_in_seconds = float(time_limit)
-    code = solver.solve(model)
-    bound = max(lb, int(math.ceil(solver.best_objective_bound - 1e-6)))
-    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return Packing(relabel_in_order(start), bound, Status.FEASIBLE)
-    bins = np.empty(len(sizes), dtype=np.int64)
-    for t in range(len(types)):
-        members = np.flatnonzero(of_type == t)
-        slots = np.repeat(np.arange(ub), [solver.value(y[t][b]) for b in range(ub)])
-        bins[members] = slots
-    bins = relabel_in_order(bins)
-    if bins.max() > start.max():
-        bins = relabel_in_order(start)
-    status = Status.OPTIMAL if bins.max() + 1 <= bound or code == cp_model.OPTIMAL else Status.FEASIBLE
-    return Packing(bins, max(bound, bins.max() + 1) if status == Status.OPTIMAL else bound, status)
+    return model, y
 
 
 def _fits(sizes: np.ndarray, capacity: np.ndarray, bins: np.ndarray) -> bool:

@@ -25,7 +25,8 @@ from scipy.optimize import linprog
 
 from . import vector_packing as vp
 from .bins import relabel_in_order
-from .deadline import deadline_of, time_left
+from .deadline import deadline_of, expired
+from .solver import run_cpsat
 
 #: reduced costs at or below this count as non-negative (the LP is optimal)
 EPS = 1e-7
@@ -33,6 +34,8 @@ EPS = 1e-7
 PRICE_SCALE = 10**6
 #: the LP solution is rounded into packings every this many iterations (and at the end)
 ROUND_EVERY = 10
+#: CP-SAT's seed for pricing: its own default, so the column generation is the one it always was
+PRICE_SEED = 1
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,9 @@ def column_generation(sizes, capacity, cardinality: int | None = None, time_limi
         x, duals, z = _master(columns, demand)
         if it % ROUND_EVERY == 0:
             best = _rounded(best, columns, x, of_type, demand, sizes, capacity, k)
-        left = time_left(deadline)
-        if left is not None and left <= 0:
+        if expired(deadline):
             break
-        a, value = _price(duals, types, demand, capacity, k, left)
+        a, value = _price(duals, types, demand, capacity, k, deadline)
         bound = max(bound, math.ceil(z / max(value, 1.0) - 1e-6))  # Farley; z itself once value <= 1
         if value <= 1 + EPS or duals @ a <= 1 + EPS:  # no column prices out (up to the scaling error)
             lp = z
@@ -106,7 +108,7 @@ def _master(columns: np.ndarray, demand: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _price(duals: np.ndarray, types: np.ndarray, demand: np.ndarray, capacity: np.ndarray, k: int,
-           time_limit: float | None) -> tuple[np.ndarray, float]:
+           deadline: float | None) -> tuple[np.ndarray, float]:
     """A pattern of large dual value (CP-SAT on duals scaled to integers) and an upper bound on
     the largest dual value of any pattern (CP-SAT's bound plus the scaling error)."""
     from ortools.sat.python import cp_model
@@ -118,16 +120,12 @@ def _price(duals: np.ndarray, types: np.ndarray, demand: np.ndarray, capacity: n
         model.add(sum(int(types[t, d]) * a[t] for t in range(len(types)) if types[t, d]) <= int(capacity[d]))
     model.add(sum(a) <= k)
     model.maximize(sum(int(weights[t]) * a[t] for t in range(len(types)) if weights[t]))
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    if time_limit is not None:
-        solver.parameters.max_time_in_seconds = max(time_limit, 0.01)
-    code = solver.solve(model)
-    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    run = run_cpsat(model, deadline, PRICE_SEED, integral=False)
+    if not run.found:
         return np.zeros(len(types), dtype=np.int64), math.inf
-    pattern = np.array([solver.value(v) for v in a], dtype=np.int64)
+    pattern = np.array([run.solver.value(v) for v in a], dtype=np.int64)
     # a pattern's true value is within (its item count) x (half a scaling step) of its scaled value
-    upper = (solver.best_objective_bound + 0.5 * k) / PRICE_SCALE
+    upper = (run.bound + 0.5 * k) / PRICE_SCALE
     return pattern, max(float(duals @ pattern), upper)
 
 
