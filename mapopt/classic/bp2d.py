@@ -36,21 +36,26 @@ class Bp2dInstance:
 
 
 def parse(text: str, name: str, best_known: int | None = None) -> Bp2dInstance:
-    """Parse 2BP text; a malformed file is one `InstanceError` line naming it."""
+    """Parse 2BP text; a malformed file, or one beyond the engine's limits (`packing2d.MAX_SIDE`,
+    `packing2d.MAX_ITEMS`), is one `InstanceError` line naming it."""
     try:
         tokens = [int(t) for t in text.split()]
         n, W, H = tokens[0], tokens[1], tokens[2]
     except (ValueError, IndexError) as exc:
         raise InstanceError(f"{name}: not a 2BP file ({exc})") from None
+    if n > packing2d.MAX_ITEMS:
+        raise InstanceError(f"{name}: {n} items exceed the limit of {packing2d.MAX_ITEMS}")
     if n < 0 or len(tokens) != 3 + 3 * n:
         raise InstanceError(f"{name}: expected {n} item lines of 'id w h', found {(len(tokens) - 3) / 3:g}")
-    body = np.array(tokens[3:], dtype=np.int64).reshape(n, 3)
-    w, h = body[:, 1], body[:, 2]
-    if W <= 0 or H <= 0 or np.any(w <= 0) or np.any(h <= 0):
+    ws, hs = tokens[4::3], tokens[5::3]  # Python integers until they are known to fit int64
+    if W <= 0 or H <= 0 or min(ws + hs, default=1) <= 0:
         raise InstanceError(f"{name}: bin and item sizes must be positive")
-    if np.any(w > W) or np.any(h > H):
+    for field, value in (("bin width", W), ("bin height", H)):
+        if value > packing2d.MAX_SIDE:
+            raise InstanceError(f"{name}: {field} {value} exceeds the limit of {packing2d.MAX_SIDE}")
+    if max(ws, default=0) > W or max(hs, default=0) > H:
         raise InstanceError(f"{name}: an item is larger than the {W}x{H} bin")
-    return Bp2dInstance(name, w, h, W, H, best_known)
+    return Bp2dInstance(name, np.array(ws, dtype=np.int64), np.array(hs, dtype=np.int64), W, H, best_known)
 
 
 def best_known(folder: Path) -> dict[str, int]:

@@ -27,6 +27,9 @@ from . import read_text
 METHODS = pmedian.METHODS
 #: seconds for the exact methods and ``auto`` when no time limit is given
 DEFAULT_TIME_LIMIT = 60.0
+#: the most vertices: the all-pairs distance matrix is dense, ``n x n`` (200 MB of int64 at 5,000), and the
+#: engine keeps a few matrices of that size; OR-Library's largest instance has 900
+MAX_VERTICES = 5_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,7 +48,8 @@ class PmedInstance:
 
 def parse(text: str, name: str, optimum: float | None = None) -> PmedInstance:
     """Parse OR-Library p-median text; a malformed file is one `InstanceError` line naming it."""
-    from scipy.sparse.csgraph import csgraph_from_dense, shortest_path
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import shortest_path
 
     tokens = text.split()
     if len(tokens) < 3:
@@ -57,6 +61,9 @@ def parse(text: str, name: str, optimum: float | None = None) -> PmedInstance:
         raise InstanceError(f"{name}: not an OR-Library p-median file ({exc})") from None
     if n < 1 or m < 0 or not 1 <= p <= n:
         raise InstanceError(f"{name}: header needs n >= 1 vertices, m >= 0 edges and 1 <= p <= n, got {n} {m} {p}")
+    if n > MAX_VERTICES:
+        raise InstanceError(f"{name}: {n} vertices exceed the limit of {MAX_VERTICES} "
+                            "(the all-pairs distance matrix is dense)")
     if len(body) != 3 * m:
         raise InstanceError(f"{name}: header announces {m} edges, file holds {len(body) // 3}")
     edges = body.reshape(m, 3)
@@ -71,11 +78,10 @@ def parse(text: str, name: str, optimum: float | None = None) -> PmedInstance:
     # the last occurrence of an edge wins: the first one in reversed order
     _, last = np.unique(key[::-1], return_index=True)
     last = m - 1 - last
-    w = np.full((n, n), np.inf)
-    w[a[last], b[last]] = cost[last]
-    w[b[last], a[last]] = cost[last]
-    np.fill_diagonal(w, np.inf)  # self-loops never shorten a path
-    dist = shortest_path(csgraph_from_dense(w, null_value=np.inf), method="D", directed=False)
+    edge = last[a[last] != b[last]]  # self-loops never shorten a path
+    # sparse: an explicit 0 stays an edge of cost 0; each vertex pair appears once, so nothing is summed
+    graph = coo_matrix((cost[edge], (a[edge], b[edge])), shape=(n, n)).tocsr()
+    dist = shortest_path(graph, method="D", directed=False)
     if not np.all(np.isfinite(dist)):
         raise InstanceError(f"{name}: the graph is disconnected, so some vertex reaches no median")
     if np.all(cost == np.round(cost)):
