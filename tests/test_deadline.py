@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from mapopt.engines.deadline import GRACE, call_with_deadline
+from mapopt.engines.deadline import GRACE, DeadlinePassed, call_with_deadline, checked
 
 
 def test_a_result_and_an_error_come_back_from_the_child():
@@ -23,3 +23,10 @@ def test_a_call_past_its_deadline_is_stopped():
 def test_without_a_timeout_it_runs_in_this_process():
     seen = []
     assert call_with_deadline(seen.append, None, 1) == (True, None) and seen == [1]
+
+
+def test_checked_loops_run_through_without_a_deadline_and_stop_once_it_passed():
+    assert list(checked(range(5), None)) == list(range(5))
+    assert list(checked(range(5), time.perf_counter() + 60)) == list(range(5))
+    with pytest.raises(DeadlinePassed):
+        list(checked(range(5), time.perf_counter() - 1))

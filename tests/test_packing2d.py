@@ -86,6 +86,18 @@ def test_parallel_restarts_keep_the_best_seed_whatever_the_workers():
     assert np.array_equal(one.bins, two.bins)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_fallback_constructions_pack_validly_and_a_zero_limit_still_answers(seed):
+    from mapopt.engines.packing2d.shelves import next_fit_shelves
+
+    w, h, W, H = random_items(seed, n=200, W=16, H=12)
+    p2.check_packing(w, h, W, H, *next_fit_shelves(w, h, W, H))
+    for method in (p2.heuristic, p2.cpsat):
+        p = method(w, h, W, H, time_limit=0)
+        p2.check_packing(w, h, W, H, p.bins, p.x, p.y)
+        assert p.bound == p2.lower_bound(w, h, W, H) <= p.n_bins
+
+
 def test_check_packing_names_overlaps_and_items_outside():
     w, h = np.array([5, 5]), np.array([5, 5])
     with pytest.raises(ValueError, match="overlap"):
