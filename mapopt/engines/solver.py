@@ -57,6 +57,7 @@ class MilpRun:
 
     @property
     def found(self) -> bool:
+        """Whether HiGHS returned a solution vector."""
         return self.x is not None
 
 
@@ -123,9 +124,10 @@ def run_milp(c, *, constraints, integrality, bounds, deadline: float | None, opt
 
     HiGHS gets the time left as its own limit; on a model of `GUARD_NONZEROS` or more it runs in a
     child process killed shortly after it (`call_with_deadline`: HiGHS can overrun its limit), and
-    a run so stopped is UNKNOWN. `options`
-    are further HiGHS options (``mip_rel_gap``, ``presolve``, ...); `integral` and `floor` as in
-    `run_cpsat`. The bound is HiGHS's ``mip_dual_bound`` (its objective when optimal without one).
+    a run so stopped is UNKNOWN. `options` are further HiGHS options (``mip_rel_gap``,
+    ``presolve``, ...); `integral` and `floor` as in `run_cpsat`. The bound is HiGHS's
+    ``mip_dual_bound`` (its objective when optimal without one). Raises `SolverError` when HiGHS
+    finds the problem unbounded.
     """
     left = time_left(deadline)
     if left is not None and left <= 0:

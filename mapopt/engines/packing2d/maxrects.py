@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..deadline import expired
+from ..deadline import CHECK_EVERY, expired
 from .orders import order
 from .validation import Packing2D, check_items, result_of
 
 RULES = ("bssf", "baf", "bl")
 BIN_RULES = ("first", "best")
-#: the constructions check their deadline every this many items (a check costs a clock read)
-CHECK_ITEMS = 64
 
 
 def maxrects_core(w, h, W, H, seq, rule="bssf", bin_rule="first", n_bins=None, deadline: float | None = None):
@@ -32,7 +30,7 @@ def maxrects_core(w, h, W, H, seq, rule="bssf", bin_rule="first", n_bins=None, d
     sw = np.minimum.accumulate(w[seq][::-1])[::-1]
     sh = np.minimum.accumulate(h[seq][::-1])[::-1]
     for t, i in enumerate(seq):
-        if t % CHECK_ITEMS == 0 and expired(deadline):
+        if t % CHECK_EVERY == 0 and expired(deadline):
             return None
         wi, hi = w[i], h[i]
         fw, fh = free[:, 3], free[:, 4]

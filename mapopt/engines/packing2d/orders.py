@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 ORDERS = ("area", "height", "width", "perimeter", "maxside")
-#: the search's random orders multiply each key by a factor drawn from ``1 -+ NOISE``
-NOISE = 0.15
+#: the search's random orders multiply each key by a factor drawn from ``1 -+ NOISE``, and put the unpacked
+#: items first with probability `UNPACKED_FIRST`
+NOISE, UNPACKED_FIRST = 0.15, 0.5
 
 
 def _keys(w: np.ndarray, h: np.ndarray, W: int, H: int) -> dict[str, np.ndarray]:
@@ -31,6 +32,6 @@ def random_order(w, h, W, H, rng, first):
     """A decreasing order by a random key with noise; unpacked items (`first`) first half of the time."""
     key = ORDERS[rng.integers(len(ORDERS))]
     noisy = _keys(w, h, W, H)[key].astype(float) * rng.uniform(1 - NOISE, 1 + NOISE, len(w))
-    if rng.random() < 0.5:
+    if rng.random() < UNPACKED_FIRST:
         return np.lexsort((-noisy, ~first))
     return np.argsort(-noisy, kind="stable")

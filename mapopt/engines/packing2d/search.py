@@ -3,8 +3,6 @@ search that empties the weakest bin (Wei et al. 2013), within a time limit that 
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from ...result import Status
@@ -37,6 +35,11 @@ PORTFOLIO_SHARE = 1 / 3
 SHELF_PER_ITEM, NEXT_FIT_PER_ITEM = 2e-5, 5e-6
 #: a bin's chance to join a repack grows with its free area plus this share of a bin (full bins stay possible)
 ROOM_BONUS = 0.25
+#: bins one repack takes, drawn uniformly from these (MaxRects; CP-SAT repacks take two or three)
+REPACK_BINS, EXACT_BINS = (1, 2, 2, 3, 3, 4), (2, 3)
+#: after a stall, this share of the steps repacks with CP-SAT; a repack as good as before is kept with
+#: probability `TIE_KEEP` (to drift on plateaus)
+EXACT_SHARE, TIE_KEEP = 0.5, 0.5
 
 
 def heuristic(widths, heights, W: int, H: int, seed: int = 0, time_limit: float | None = None,
@@ -52,12 +55,11 @@ def heuristic(widths, heights, W: int, H: int, seed: int = 0, time_limit: float 
     finished, first-fit shelves give the packing, or next-fit shelves (linear time) when even they
     would not finish. `exact` lets the search repack small neighbourhoods with CP-SAT when MaxRects stalls.
     """
-    start = time.perf_counter()
     deadline = deadline_of(time_limit)
+    last = deadline_of(None if time_limit is None else PORTFOLIO_SHARE * time_limit)  # no construction starts later
     w, h, W, H = check_items(widths, heights, W, H)
     lb = lower_bound(w, h, W, H)
     best = None
-    last = None if time_limit is None else start + PORTFOLIO_SHARE * time_limit
     for cand in _portfolio(w, h, W, H, _before(deadline, (SHELF_PER_ITEM + NEXT_FIT_PER_ITEM) * len(w))):
         if cand is None:
             break
@@ -147,8 +149,8 @@ def _improve(w, h, W, H, packing: Packing2D, lb: int, seed: int, deadline: float
                 spent = budget
                 break
             stall += 1
-            use_exact = exact and stall > STALL and rng.random() < 0.5
-            k = int(min(m, rng.choice([2, 3] if use_exact else [1, 2, 2, 3, 3, 4])))
+            use_exact = exact and stall > STALL and rng.random() < EXACT_SHARE
+            k = int(min(m, rng.choice(EXACT_BINS if use_exact else REPACK_BINS)))
             load = np.bincount(bins[bins >= 0], weights=area[bins >= 0], minlength=m)
             p = (W * H - load) + ROOM_BONUS * W * H
             chosen = rng.choice(m, size=k, replace=False, p=p / p.sum())
@@ -167,7 +169,7 @@ def _improve(w, h, W, H, packing: Packing2D, lb: int, seed: int, deadline: float
                 rule = RULES[rng.integers(len(RULES))]
                 pb, px, py = maxrects_core(w[pool], h[pool], W, H, seq, rule, "first", k)
             out = float(area[pool][pb < 0].sum())
-            if out < lost or (out == lost and rng.random() < 0.5):
+            if out < lost or (out == lost and rng.random() < TIE_KEEP):
                 stall = 0 if out < lost else stall
                 bins[pool] = np.where(pb >= 0, chosen[np.maximum(pb, 0)], -1)
                 x[pool], y[pool] = px, py

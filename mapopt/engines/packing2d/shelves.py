@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..deadline import expired
-from .maxrects import CHECK_ITEMS
+from ..deadline import CHECK_EVERY, expired
 from .orders import order
 from .validation import Packing2D, check_items, result_of
 
@@ -31,7 +30,7 @@ def shelf_core(w, h, W, H, strip_first: bool = True, deadline: float | None = No
     sy = np.zeros(n, dtype=np.int64)  # bottom of each shelf in its bin
     bins = _FirstFit(H, n)  # room left in each bin (height)
     for t, i in enumerate(seq.tolist()):
-        if t % CHECK_ITEMS == 0 and expired(deadline):
+        if t % CHECK_EVERY == 0 and expired(deadline):
             return None
         s = shelves.first(int(w[i]))
         if s < 0:
@@ -43,7 +42,7 @@ def shelf_core(w, h, W, H, strip_first: bool = True, deadline: float | None = No
         shelves.take(s, int(w[i]))
     if strip_first:  # shelves are already in decreasing height
         for s in range(shelves.count):
-            if s % CHECK_ITEMS == 0 and expired(deadline):
+            if s % CHECK_EVERY == 0 and expired(deadline):
                 return None
             sb[s], sy[s] = _stack(bins, int(sh[s]), H)
     return sb[shelf], x, sy[shelf]

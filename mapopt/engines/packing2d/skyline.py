@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..deadline import expired
-from .maxrects import CHECK_ITEMS
+from ..deadline import CHECK_EVERY, expired
 from .orders import order
 from .validation import Packing2D, check_items, result_of
 
@@ -32,7 +31,7 @@ def skyline_core(w, h, W, H, seq, rule="bl", bin_rule="first", deadline: float |
     lines: list[tuple[np.ndarray, np.ndarray]] = []  # per bin: segment starts, heights (ends implied)
     low = np.zeros(n, dtype=np.int64)  # per bin: its lowest segment
     for t, i in enumerate(seq):
-        if t % CHECK_ITEMS == 0 and expired(deadline):
+        if t % CHECK_EVERY == 0 and expired(deadline):
             return None
         best = None
         for b in np.flatnonzero(low[:len(lines)] + h[i] <= H):

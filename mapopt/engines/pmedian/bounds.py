@@ -17,6 +17,9 @@ from .swap import SWAP_PASSES, swap_search
 
 #: `lp_bound` solves the full LP only up to this many assignment variables (``n * m``).
 LP_MAX_ENTRIES = 250_000
+#: subgradient ascent: the first step size ``mu``, steps without progress before ``mu`` halves, and the ``mu``
+#: at which the ascent stops (Beasley 1993's settings, which reach the LP bound on the OR-Library instances)
+MU_START, MU_STALL, MU_MIN = 2.0, 20, 1e-4
 #: seconds per (client, candidate) pair of the subgradient ascent's first step, which no deadline stops (two
 #: starting multipliers, each valued: a few ``n x m`` passes; measured 1.2e-7 s at 5,000 x 5,000, doubled)
 DUAL_START_PER_PAIR = 2.5e-7
@@ -65,7 +68,7 @@ def lagrangian(D: np.ndarray, p: int | None, f: np.ndarray | None, upper: float,
                max_iter: int, deadline: float | None) -> Dual:
     """Subgradient ascent on the dual of the assignment constraints (Beasley 1993).
 
-    Step ``mu (UB - L) / |g|^2`` with ``g_i = 1 - #{open j: D_ij < lam_i}``; ``mu`` halves after 20
+    Step ``mu (UB - L) / |g|^2`` with ``g_i = 1 - #{open j: D_ij < lam_i}``; ``mu`` halves after `MU_STALL`
     steps without progress. Starts from the better of ``lam = distance to the centre of `start```
     and ``lam = second-smallest row entry``. Stops at `max_iter`, at the deadline, when ``mu``
     is tiny, or when the bound meets the best objective.
@@ -81,21 +84,21 @@ def lagrangian(D: np.ndarray, p: int | None, f: np.ndarray | None, upper: float,
     lam = starts[int(np.argmax(vals))].copy()
     best_L, best_lam, best_set, best_obj = -math.inf, lam, None, math.inf
     ub = float(upper)
-    mu, stall = 2.0, 0
+    mu, stall = MU_START, 0
     for _ in range(max(1, max_iter)):
         L, opened = lagrange_value(Df, lam, p, fl)
         if best_L == -math.inf or L > best_L + 1e-12 * max(1.0, abs(best_L)):
             best_L, best_lam, stall = L, lam, 0
         else:
             stall += 1
-            if stall >= 20:
+            if stall >= MU_STALL:
                 mu, stall = mu / 2, 0
         if len(opened):
             _, obj = evaluate(D, opened, f)
             if obj < best_obj:
                 best_obj, best_set = obj, np.sort(opened)
                 ub = min(ub, float(obj))
-        if round_bound(D, best_L) >= ub - improvement_tol(D, ub) or mu < 1e-4 or expired(deadline):
+        if round_bound(D, best_L) >= ub - improvement_tol(D, ub) or mu < MU_MIN or expired(deadline):
             break
         covered = (Df[:, opened] < lam[:, None]).sum(axis=1) if len(opened) else np.zeros(n)
         g = 1.0 - covered

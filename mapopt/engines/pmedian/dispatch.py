@@ -7,8 +7,8 @@ import numpy as np
 from ...errors import SolverError
 from ...result import Status
 from ..deadline import deadline_of, expired
-from .costs import Medians, check_costs, evaluate, improvement_tol, result_of, round_bound, trivial_bound
 from .bounds import cheap_bound, dual_fits, lagrangian
+from .costs import Medians, check_costs, evaluate, improvement_tol, result_of, round_bound, trivial_bound
 from .exact import DUAL_ITER, DUAL_SHARE, exact_solve, share
 from .greedy import greedy_centers
 from .heuristics import alternate, greedy

@@ -8,9 +8,9 @@ import math
 
 import numpy as np
 
+from ...result import Status
 from ..deadline import DeadlinePassed, checked, deadline_of, expired, time_left
 from ..solver import run_cpsat, run_milp
-from ...result import Status
 from .bounds import Dual, dual_fits, lagrangian
 from .costs import Medians, check_costs, evaluate, improvement_tol, is_integral, result_of, round_bound, trivial_bound
 from .greedy import greedy_centers

@@ -8,13 +8,16 @@ import math
 import numpy as np
 
 from ..deadline import expired
-from .bounds import Dual, lagrange_value
+from .bounds import MU_START, Dual, lagrange_value
 from .costs import big_cost, is_integral
 
 #: probing runs when the reduction keeps at least this many pairs (below, the MILP is quicker than the probes)
 PROBE_MIN_PAIRS = 5000
 #: probing stops after this many probes in a row fix nothing
 PROBE_PATIENCE = 10
+#: a probe's short ascent: at most `PROBE_ITERS` steps, ``mu`` halving after `PROBE_STALL` steps without
+#: progress, stopping below `PROBE_MU_MIN` (coarser than the full ascent: a probe only needs to pass a threshold)
+PROBE_ITERS, PROBE_STALL, PROBE_MU_MIN = 200, 10, 1e-3
 #: seconds per (client, candidate) pair of the reduction and the probing's set-up, which no deadline stops
 #: (several ``n x m`` passes; measured 4.6e-8 s at 5,000 x 5,000, doubled)
 REDUCE_PER_PAIR = 1e-7
@@ -65,7 +68,7 @@ def _probe_bound(Df: np.ndarray, lam: np.ndarray, p: int | None, f: np.ndarray |
     re-optimised from `lam` by a short subgradient ascent; stops once the bound exceeds `thr`, or at
     `deadline` (every step's value is a bound)."""
     lam = lam.copy()
-    best, mu, stall = -math.inf, 2.0, 0
+    best, mu, stall = -math.inf, MU_START, 0
     for _ in range(iters):
         L, opened = lagrange_value(Df, lam, p, f, must, never)
         if not math.isfinite(L):
@@ -74,9 +77,9 @@ def _probe_bound(Df: np.ndarray, lam: np.ndarray, p: int | None, f: np.ndarray |
             best, stall = L, 0
         else:
             stall += 1
-            if stall >= 10:
+            if stall >= PROBE_STALL:
                 mu, stall = mu / 2, 0
-        if best > thr or mu < 1e-3 or expired(deadline):
+        if best > thr or mu < PROBE_MU_MIN or expired(deadline):
             break
         g = 1.0 - (Df[:, opened] < lam[:, None]).sum(axis=1)
         norm = float(g @ g)
@@ -87,7 +90,7 @@ def _probe_bound(Df: np.ndarray, lam: np.ndarray, p: int | None, f: np.ndarray |
 
 
 def probe(D: np.ndarray, p: int | None, f: np.ndarray | None, allowed: np.ndarray, fixed: np.ndarray,
-          lam: np.ndarray, upper: float, deadline: float | None, iters: int = 200) -> np.ndarray:
+          lam: np.ndarray, upper: float, deadline: float | None, iters: int = PROBE_ITERS) -> np.ndarray:
     """Probing, a stronger Lagrangian reduction: each free candidate outside the dual's open set is
     forced open (inside it: forced closed) over the pairs the reduction kept, and the multipliers
     re-optimised; when the bound still exceeds the threshold, no cheaper solution opens (closes) it,

@@ -86,7 +86,8 @@ class Restricted:
 
 
 def initial_k(D: np.ndarray, centers: np.ndarray, f: np.ndarray | None, neighbours: int | None) -> np.ndarray:
-    """First list lengths: `neighbours`, else twice the rank of each client's centre in `centers` (at least `MIN_LIST`)."""
+    """First list lengths: `neighbours`, else twice the rank of each client's centre in `centers`
+    (at least `MIN_LIST`)."""
     n, m = D.shape
     if neighbours is not None:
         return np.full(n, max(1, int(neighbours)))
