@@ -12,7 +12,7 @@ time, and records its wall time over the limit. Layers:
 Every problem runs on its own hardware preset (baseline and filter ordering: ``orc``, g = 2;
 bit-slice packing: ``bitslice``; pattern placement: ``pattern``; reuse clustering: ``reuse``);
 filter ordering also runs at g = 4 and 8 (``orc`` with 16 and 32 columns per OU). The classical
-engines run ``auto`` on the largest OR-Library p-median file (pmed36-40, n = 900), a 100-item 2BP
+engines run ``auto`` on the largest OR-Library p-median file present (by vertices, edges, p), a 100-item 2BP
 file (class 10 excluded: it is the largest file in items and in bin size) and the largest VBP
 file of each set in ``../shared/benchmarks`` (skipped, with a note, when absent).
 
@@ -93,8 +93,8 @@ def classic_files(workdir: Path) -> list[tuple[str, str]]:
     """(kind, file) of the classical instances, those present beside the repository (VBP files are
     extracted from their archives into `workdir`)."""
     files = []
-    pmed = [BENCH / "pmed_orlib" / f"pmed{i}.txt" for i in range(36, 41)]
-    files += [("pmed", str(p)) for p in pmed if p.is_file()][-1:]
+    pmed = sorted((BENCH / "pmed_orlib").glob("pmed[0-9]*.txt"), key=lambda p: [int(x) for x in p.read_text().split()[:3]])
+    files += [("pmed", str(p)) for p in pmed[-1:]]
     twobp = BENCH / "2bp_berkey_wang_martello_vigo" / "instances" / "CLASS09_100_10"
     if twobp.is_file():
         files.append(("2bp", str(twobp)))
