@@ -27,6 +27,8 @@ SUBPROBLEM_WORK = 0.2  # CP-SAT seconds per open subproblem when no time limit i
 MIN_EXACT_SECONDS = 0.05  # a subproblem's share of the time limit below this skips CP-SAT
 #: share of the time limit the ``ordered`` grouping may take (the packing needs the rest)
 GROUPING_SHARE = 0.5
+#: share of the time limit the ``energy`` ADC choice may take (ten trial packings per slice); the packing needs the rest
+ADC_SHARE = 0.5
 #: share of the time limit kept for mapping the packing (laying every slot into crossbar lanes)
 MAPPING_SHARE = 0.15
 
@@ -109,9 +111,10 @@ def _groups(inst: Instance, matrix: np.ndarray, params: Params, run: Run) -> lis
     return list(call("filter-ordering", "local-search", work, GroupingParams(), run.share(GROUPING_SHARE)).decision.groups)
 
 
-def _choose_adc(inst: Instance, matrix: np.ndarray, groups, packer, seed: int, workers: int) -> tuple:
+def _choose_adc(inst: Instance, matrix: np.ndarray, groups, packer, seed: int, workers: int,
+                deadline: float | None = None) -> tuple:
     """Per slice, the ADC resolution (1..10 bits, all cells readable) minimizing estimated energy per input.
-    It packs each slice ten times with `packer`, a fixed effort with no time limit of its own."""
+    It packs each slice ten times with `packer`; subproblems reached after `deadline` get first-fit decreasing."""
     spec, laws = inst.spec, inst.spec.costs
     chosen = []
     for s in range(spec.n_slices):
@@ -121,7 +124,7 @@ def _choose_adc(inst: Instance, matrix: np.ndarray, groups, packer, seed: int, w
             subs = [sub for sub in subproblems(matrix, trial, groups) if sub.slice_index == s]
             if any(len(sub.sizes) and sub.sizes.max() > sub.capacity for sub in subs):
                 continue
-            bins = _pack_all(subs, packer, spec.ou_rows, seed, workers)
+            bins = _pack_all(subs, packer, spec.ou_rows, seed, workers, deadline)
             acts = sum(int(b.max()) + 1 for b in bins if len(b))
             rows = sum(len(b) for b in bins)
             energy = acts * (spec.ou_cols * laws.adc_pj(bits) + laws.array_pj(spec.ou_rows * spec.ou_cols)) \
@@ -145,7 +148,8 @@ def _register(name: str, exact: bool = False):
         groups = _groups(inst, matrix, params, run)
         spec = inst.spec
         if params.adc == "energy":
-            spec = spec.replace(adc_bits=_choose_adc(inst, matrix, groups, PACKERS["heuristic"], run.seed, run.workers))
+            spec = spec.replace(adc_bits=_choose_adc(inst, matrix, groups, PACKERS["heuristic"], run.seed, run.workers,
+                                                     run.share(ADC_SHARE).deadline))
         subs = subproblems(matrix, spec, groups)
         check_capacity(subs, spec)
         packing = run.share(1 - MAPPING_SHARE)
