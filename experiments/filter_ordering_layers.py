@@ -175,6 +175,9 @@ def run_task(task: dict, validate: bool = False) -> dict:
             t = time.perf_counter()
             raw = mtkahypar_blocks(hg, seed, 1, tl, preset="deterministic")
             raw_time = time.perf_counter() - t
+            if raw is None:
+                print(f"mtkahypar: no partition within {tl} s; skipped", file=sys.stderr)
+                continue
             r = outcome(inst, hg, raw, k * lb)
             record("mtkahypar-raw", to_mapping(inst, r.decision), r.objective, raw_time, rows=int(hg.cost(raw)[1]))
             t = time.perf_counter()

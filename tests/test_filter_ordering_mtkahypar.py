@@ -60,3 +60,10 @@ def test_repair_moves_surplus_vertices_into_blocks_with_room():
     hg = Hypergraph.from_supports([rng.random((20, 10)) < 0.4], g=4, h=3)
     fixed = check_blocks(hg, repair(hg, np.array([0] * 7 + [1, 1, 2])))
     assert np.bincount(fixed, minlength=hg.n_blocks).max() <= hg.g
+
+
+def test_a_partition_not_finished_within_the_limit_is_none_and_the_method_descends_from_greedy():
+    inst = Instance(sparse_layer(48, 40, 0.8, seed=11), SPECS["g4"])
+    assert mtkahypar_blocks(hypergraph(inst), time_limit=0.0) is None
+    r = solve(inst, PROBLEM, "mtkahypar", time_limit=1e-9)
+    assert r.report.valid and r.report.exact and r.objective == r.report.cost.ou_activations

@@ -44,10 +44,12 @@ def checked(items: Iterable[T], deadline: float | None, every: int = CHECK_EVERY
         yield item
 
 
-def call_with_deadline(fn: Callable[..., Any], timeout: float | None, *args: Any) -> tuple[bool, Any]:
-    """``(True, fn(*args))``, or ``(False, None)`` when it has not returned after `timeout` + `GRACE`
-    seconds: it then runs in a child process that is killed. Without a timeout it runs here."""
-    if timeout is None:
+def call_with_deadline(fn: Callable[..., Any], timeout: float | None, *args: Any, grace: float = GRACE,
+                       isolate: bool = False) -> tuple[bool, Any]:
+    """``(True, fn(*args))``, or ``(False, None)`` when it has not returned after `timeout` + `grace`
+    seconds: it then runs in a child process that is killed. Without a timeout it runs here, unless
+    `isolate` (for libraries whose thread pools must never start here: a later fork would hang on them)."""
+    if timeout is None and not isolate:
         return True, fn(*args)
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     receive, send = ctx.Pipe(duplex=False)
@@ -55,7 +57,7 @@ def call_with_deadline(fn: Callable[..., Any], timeout: float | None, *args: Any
     child.start()
     send.close()
     try:
-        if receive.poll(timeout + GRACE):
+        if receive.poll(None if timeout is None else timeout + grace):
             ok, value = receive.recv()
             if not ok:
                 raise value

@@ -17,13 +17,13 @@ import logging
 import numpy as np
 
 from ..errors import SolverError
+from .deadline import call_with_deadline
 from .partition import Hypergraph
 
 log = logging.getLogger(__name__)
 
 MISSING = "method mtkahypar needs the optional package: pip install 'mapopt[partition]' (or pip install mtkahypar)"
 PRESETS = ("default", "quality", "highest_quality", "deterministic")
-_INITIALIZERS: dict[int, object] = {}  # one Mt-KaHyPar thread pool per thread count, per process
 
 
 def available() -> bool:
@@ -43,23 +43,18 @@ def _library():
     return mtkahypar
 
 
-def _initializer(mtk, threads: int):
-    if threads not in _INITIALIZERS:
-        _INITIALIZERS[threads] = mtk.initialize(threads, False)
-    return _INITIALIZERS[threads]
-
-
 def mtkahypar_blocks(hg: Hypergraph, seed: int = 0, threads: int = 1, time_limit: float | None = None,
-                     preset: str = "default") -> np.ndarray:
-    """Block id per vertex from Mt-KaHyPar's km1 partition into ``hg.n_blocks`` blocks of at most ``hg.g``.
+                     preset: str = "default") -> np.ndarray | None:
+    """Block id per vertex from Mt-KaHyPar's km1 partition into ``hg.n_blocks`` blocks of at most ``hg.g``;
+    None when it has not finished within `time_limit`.
 
     Parameters
     ----------
     hg : the hypergraph; net weights are `hg.weight`, buckets and ``h`` are not seen by Mt-KaHyPar.
     seed : Mt-KaHyPar's random seed (with ``threads = 1`` the same seed gives the same partition).
     threads : Mt-KaHyPar's thread count.
-    time_limit : not supported by Mt-KaHyPar's Python interface; accepted for a uniform signature
-        and ignored (the partitioner runs to completion, well under a second on real layers).
+    time_limit : Mt-KaHyPar has no limit of its own, so it always runs in a child process (its thread
+        pool must never start here), killed once `time_limit` seconds have passed.
     preset : ``default``, ``quality``, ``highest_quality`` or ``deterministic``.
 
     Raises
@@ -77,10 +72,17 @@ def mtkahypar_blocks(hg: Hypergraph, seed: int = 0, threads: int = 1, time_limit
         raise SolverError(f"threads must be at least 1, got {threads}")
     if preset not in PRESETS:
         raise SolverError(f"preset must be one of {PRESETS}, got {preset!r}")
+    _library()
+    if hg.n_blocks < 2:
+        return np.zeros(hg.n_vertices, dtype=np.int64)
+    done, block = call_with_deadline(_partition, time_limit, hg, seed, threads, preset, grace=0.0, isolate=True)
+    return repair(hg, block) if done else None
+
+
+def _partition(hg: Hypergraph, seed: int, threads: int, preset: str) -> np.ndarray:
+    """Mt-KaHyPar's partition, padded with pinless dummies so that every block holds exactly ``g``."""
     mtk = _library()
     m, k, g = hg.n_vertices, hg.n_blocks, hg.g
-    if k < 2:
-        return np.zeros(m, dtype=np.int64)
     pins = hg.pins.tocsr()
     degree = np.diff(pins.indptr)
     nets = np.flatnonzero(degree >= 2)
@@ -88,16 +90,14 @@ def mtkahypar_blocks(hg: Hypergraph, seed: int = 0, threads: int = 1, time_limit
         return np.arange(m) // g
     edges = [pins.indices[pins.indptr[e]:pins.indptr[e + 1]].tolist() for e in nets]
     n_nodes = k * g  # dummies m..k*g-1 have no pins; with epsilon 0 every block holds exactly g
-    init = _initializer(mtk, int(threads))
+    init = mtk.initialize(int(threads), False)
     ctx = init.context_from_preset(getattr(mtk.PresetType, preset.upper()))
     ctx.set_partitioning_parameters(k, 0.0, mtk.Objective.KM1)
     ctx.logging = False
     mtk.set_seed(int(seed))
     graph = init.create_hypergraph(ctx, n_nodes, len(edges), edges, [1] * n_nodes,
                                    hg.weight[nets].astype(np.int64).tolist())
-    part = graph.partition(ctx)
-    block = np.asarray(part.get_partition(), dtype=np.int64)[:m]
-    return repair(hg, block)
+    return np.asarray(graph.partition(ctx).get_partition(), dtype=np.int64)[:m]
 
 
 def repair(hg: Hypergraph, block: np.ndarray) -> np.ndarray:

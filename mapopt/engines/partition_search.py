@@ -144,10 +144,10 @@ class SwapSearch:
 def local_search(hg: Hypergraph, block: np.ndarray, seed: int = 0, time_limit: float | None = None) -> np.ndarray:
     """Best-swap descent over block pairs in random order until no swap improves (or time runs out).
     A pair found without an improving swap is skipped until one of its blocks changes (its best swap
-    is the same), which changes no step of the descent."""
+    is the same), which changes no step of the descent. The time limit counts the set-up."""
+    end = deadline_of(time_limit)
     state = SwapSearch(hg, block)
     rng = np.random.default_rng(seed)
-    end = deadline_of(time_limit)
     pairs = np.array([(a, c) for a in range(state.G) for c in range(a + 1, state.G)]).reshape(-1, 2)
     changed = np.zeros(state.G, dtype=np.int64)  # step of each block's last change
     checked = np.full(len(pairs), -1, dtype=np.int64)  # step each pair was last found not improving
@@ -176,15 +176,15 @@ def anneal(hg: Hypergraph, block: np.ndarray, seed: int = 0, iterations: int | N
     """Simulated annealing over best-of-pair swaps (temperature in OU slots), ending in a descent.
 
     The schedule runs `iterations` steps (default ``50 x blocks``), so a seed fixes the result;
-    `time_limit` only caps it.
+    `time_limit` only caps it (set-up included).
     """
+    end = deadline_of(time_limit)
     state = SwapSearch(hg, block)
     if state.G < 2:
         return state.block()
     steps = iterations if iterations is not None else 50 * state.G
     rng = np.random.default_rng(seed)
     best, best_score, current = state.block(), state.score(), state.score()
-    end = deadline_of(time_limit)
     for step in range(steps):
         if expired(end):
             break

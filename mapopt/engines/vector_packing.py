@@ -115,20 +115,25 @@ def first_fit(sizes: np.ndarray, capacity: np.ndarray, cardinality: int | None, 
     needed. None when `deadline` passes first."""
     sizes, capacity, k = check_items(sizes, capacity, cardinality)
     bins = np.full(len(sizes), -1, dtype=np.int64)
-    load = np.zeros((len(sizes), sizes.shape[1]), dtype=np.int64)  # room for one bin per item
+    room = np.empty((len(sizes), sizes.shape[1]), dtype=np.int64)  # one bin per item at most; -1 once full
     count = np.zeros(len(sizes), dtype=np.int64)
     scale, opened = np.maximum(capacity, 1), 0
     for t, i in enumerate(items):
         if t % CHECK_EVERY == 0 and expired(deadline):
             return None
-        fits = ((load[:opened] <= capacity - sizes[i]).all(axis=1) & (count[:opened] < k)).nonzero()[0]
-        if len(fits):
-            b = fits[(load[fits] / scale).sum(axis=1).argmax()] if best else fits[0]
+        fits = (room[:opened] >= sizes[i]).all(axis=1)
+        if best and opened:
+            b = int(np.where(fits, ((capacity - room[:opened]) / scale).sum(axis=1), -1.0).argmax())
         else:
+            b = int(fits.argmax()) if opened else 0
+        if not opened or not fits[b]:
             b, opened = opened, opened + 1
+            room[b] = capacity
         bins[i] = b
-        load[b] += sizes[i]
+        room[b] -= sizes[i]
         count[b] += 1
+        if count[b] == k:
+            room[b] = -1
     return bins
 
 

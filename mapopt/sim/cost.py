@@ -39,6 +39,12 @@ class CostReport:
         return asdict(self)
 
 
+def _summed(law, keys: np.ndarray) -> float:
+    """``sum(law(k) for k in keys)`` for integer keys, evaluating `law` once per distinct key."""
+    distinct, counts = np.unique(np.asarray(keys, dtype=np.int64), return_counts=True)
+    return float(sum(law(int(k)) * int(n) for k, n in zip(distinct, counts)))
+
+
 def cost(mapping: Mapping, fabric: Fabric | None = None, circuit: Circuit | None = None) -> CostReport:
     """Cost `mapping` from its cells and activations (the single source of truth for cost)."""
     fab = fabric if fabric is not None else build_fabric(mapping)
@@ -54,9 +60,9 @@ def cost(mapping: Mapping, fabric: Fabric | None = None, circuit: Circuit | None
     indexed = mapping.schedule != "grid"
     energy = {
         "dac": cycles * int(fab.act_nrows.sum()) * laws.dac_pj(spec.dac_bits),
-        "array": cycles * float(sum(laws.array_pj(int(r) * spec.ou_cols) for r in fab.act_nrows)),
-        "adc": cycles * float(sum(laws.adc_pj(adc_conf[s]) for s in c.seg_slice)),
-        "adc_at_required": cycles * float(sum(laws.adc_pj(int(b)) for b in required)),
+        "array": cycles * _summed(lambda r: laws.array_pj(r * spec.ou_cols), fab.act_nrows),
+        "adc": cycles * _summed(lambda s: laws.adc_pj(adc_conf[s]), c.seg_slice),
+        "adc_at_required": cycles * _summed(laws.adc_pj, required),
         "shift_add": cycles * int(c.seg_targets.sum()) * laws.shift_add_pj,
         "index": cycles * int(fab.act_nrows.sum()) * laws.index_read_pj if indexed else 0.0,
     }

@@ -55,7 +55,7 @@ def build_fabric(mapping: Mapping) -> Fabric:
     start = np.repeat(np.cumsum(sizes) - sizes, sizes)
     local = np.arange(int(sizes.sum())) - start
     ncols = cols[place] if len(ps) else np.zeros(0, np.int64)
-    lrow, lcol = (local // np.maximum(ncols, 1), local % np.maximum(ncols, 1))
+    lrow, lcol = np.divmod(local, np.maximum(ncols, 1))
     head = np.array([[p.crossbar, p.row0, p.col0] for p in ps], dtype=np.int64).reshape(-1, 3)
     values = concat_int64([p.values.ravel() for p in ps])
     inputs = concat_int64([p.inputs for p in ps])

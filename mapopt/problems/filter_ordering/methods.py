@@ -9,6 +9,8 @@ the result; with one, the stages share it (see the named shares below).
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ...engines import partition_search as search
@@ -20,6 +22,8 @@ from ...instance import Instance
 from ..contract import Outcome, Run, method
 from .problem import Params, hypergraph, outcome, scale, slot_bound
 from .recovery import budget_prune, free_recovery
+
+log = logging.getLogger(__name__)
 
 #: CP-SAT seconds an exact method gets without a time limit (so a call without one still ends)
 DEFAULT_EXACT_SECONDS = 10.0
@@ -135,11 +139,15 @@ def mtkahypar(hg: Hypergraph, run: Run, lb: int):
     """Mt-KaHyPar km1 partition (optional package), polished by best-swap descent on the OU objective.
 
     Uses Mt-KaHyPar's deterministic preset, so a seed fixes the grouping at any worker count
-    (the default preset can return different partitions from the same seed).
+    (the default preset can return different partitions from the same seed). Should it not finish
+    within the limit, the descent starts from the greedy grouping instead.
     """
     from ...engines.partition_mtkahypar import mtkahypar_blocks
 
     block = mtkahypar_blocks(hg, run.seed, run.workers, run.left(), preset="deterministic")
+    if block is None:
+        log.warning("mtkahypar: no partition within the time limit; descending from the greedy grouping")
+        block = search.greedy(hg)
     return search.local_search(hg, block, run.seed, run.left()), lb
 
 
