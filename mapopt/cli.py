@@ -99,8 +99,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="FILE",
                    help="layer reports as JSON Lines, appended as layers finish; run again with the same file to "
                         "map only the layers it lacks")
+    p.add_argument("--calibrate", metavar="DATA",
+                   help="re-fit each layer under its mapping decision on these images (JPEG or .npz layout, "
+                        "see mapopt.images), towards the dense network's outputs; needs --eval")
+    p.add_argument("--calib-size", type=int, default=1024,
+                   help="calibration images: a seeded, class-stratified subset (default 1024)")
+    p.add_argument("--eval", metavar="DATA",
+                   help="measure top-1 (fidelity to the dense network without labels) on these images: dense, "
+                        "with the decided weights and re-fitted; layers are then mapped one after another")
+    p.add_argument("--eval-size", type=int, default=None,
+                   help="evaluation images: a seeded, class-stratified subset (default all)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(run=_map)
+
+    p = sub.add_parser("evaluate", help="top-1 of a network on labelled images")
+    p.add_argument("model", help="akamaster CIFAR ResNet checkpoint (.th)")
+    p.add_argument("data", help="images with labels (JPEG or .npz layout, see mapopt.images)")
+    p.add_argument("--eval-size", type=int, default=None, help="a seeded, class-stratified subset (default all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the subset")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=_evaluate)
 
     p = sub.add_parser("classic", help="solve a classical benchmark instance with mapopt's engines")
     p.add_argument("kind", help="vbp (vector bin packing, .vbp), 2bp (2D bin packing), pmed (OR-Library p-median)")
@@ -281,9 +299,12 @@ def _map(args) -> int:
             raise MapoptError(f"--param expects STAGE.KEY=VALUE, got {key!r}")
         params.setdefault(stage, {})[name] = value
     pipe = parse(args.pipeline, methods, args.time_limit, args.seed, params, args.preset)
-    with tempfile.TemporaryDirectory() as tmp, cluster(args.backend):
-        report = map_network(args.source, pipe, args.sparsity, args.jobs, args.backend, tmp, args.save, progress=True,
-                             resume=args.resume)
+    if args.eval is not None or args.calibrate is not None:
+        report = _map_with_accuracy(args, pipe)
+    else:
+        with tempfile.TemporaryDirectory() as tmp, cluster(args.backend):
+            report = map_network(args.source, pipe, args.sparsity, args.jobs, args.backend, tmp, args.save,
+                                 progress=True, resume=args.resume)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, default=_jsonable, indent=1))
@@ -298,7 +319,50 @@ def _map(args) -> int:
         print(f"total: OU {t['ou_activations']} ({g['ou_activations']:.2f}x fewer than dense), crossbars "
               f"{t['crossbars']} ({g['crossbars']:.2f}x), energy {t['energy_pj']:.0f} pJ ({g['energy']:.2f}x), "
               f"all valid {report['valid']}, all exact {report['exact']}, {report['wall_time']} s")
+        if "accuracy" in report:
+            a = report["accuracy"]
+            print(f"{a['metric']} on {a['images']['images']} images: dense {a['float']:.4f}, decided {a['decided']:.4f}"
+                  + (f", re-fitted {a['refit']:.4f}" if a["refit"] is not None else ""))
     return 0 if report["valid"] else EXIT_INVALID
+
+
+def _map_with_accuracy(args, pipe) -> dict:
+    """`mapopt map` with --eval (and --calibrate): layers mapped in order, re-fitted, accuracy measured."""
+    import tempfile
+
+    from .accuracy import Evaluation, load_network, map_model
+    from .images import read_images
+
+    if args.eval is None:
+        raise MapoptError("--calibrate re-fits for accuracy: give --eval DATA to measure it on other images")
+    if args.calibrate is not None and Path(args.calibrate).resolve() == Path(args.eval).resolve():
+        raise MapoptError("--eval and --calibrate name the same file: evaluation images must take no part in "
+                          "calibration (use the test split to evaluate, the train split to calibrate)")
+    if args.resume is not None:
+        raise MapoptError("--resume maps layers independently; with --eval they are mapped and re-fitted in order, "
+                          "so it cannot be combined")
+    model = load_network(args.source)
+    evaluation = Evaluation(read_images(args.eval, args.eval_size, args.seed),
+                            None if args.calibrate is None else read_images(args.calibrate, args.calib_size, args.seed),
+                            args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        return map_model(model, pipe, evaluation, tmp, args.sparsity, Path(args.source).stem, progress=True,
+                         save=None if args.save is None else Path(args.save))
+
+
+def _evaluate(args) -> int:
+    from .accuracy import Evaluation, load_network
+    from .images import read_images
+    from .models.calibration import predictions
+
+    images = read_images(args.data, args.eval_size, args.seed)
+    if images.y is None:
+        raise MapoptError(f"{args.data}: no labels ('y'), so no top-1; mapopt map --eval measures fidelity instead")
+    evaluation = Evaluation(images)
+    top1 = float((predictions(load_network(args.model), evaluation.inputs(images)) == images.y).mean())
+    out = {"metric": "top1", "top1": top1, "images": images.describe()}
+    print(json.dumps(out) if args.json else f"top-1 {top1:.4f} on {len(images)} images of {args.data}")
+    return 0
 
 
 def _classic(args) -> int:

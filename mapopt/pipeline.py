@@ -31,6 +31,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .bench.runner import run_bench
 from .errors import MapoptError
 from .hardware import PRESETS as HARDWARE_PRESETS
@@ -44,7 +46,7 @@ from .problems.pattern_placement.problem import applies_to as pattern_applies_to
 from .problems.reuse_clustering.problem import Reuse, layer_mapping
 from .sim import simulate
 from .sim.cost import cost as mapping_cost
-from .solve import check_params, solve
+from .solve import apply, check_params, solve
 
 
 @dataclass(frozen=True)
@@ -115,25 +117,39 @@ def parse(spec: str, methods: dict | None = None, time_limit: float | None = Non
     return Pipeline(stages, chosen, time_limit, seed, given, hardware)
 
 
-def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
+@dataclass(frozen=True, eq=False)
+class MappedLayer:
+    """One layer through a pipeline: its report (see `map_layer`), each stage's typed decision by stage name,
+    and the integer layer matrix its mapping computes (the layer's own, or the approximation a stage declared)."""
+
+    report: dict
+    decisions: dict
+    matrix: np.ndarray
+
+
+def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None, fixed: dict | None = None) -> MappedLayer:
     """Run the stages on one layer; the per-layer report (costs of the last stage, gains against dense).
     Each stage hands on its typed decision: after reuse, later stages arrange its stored leader columns;
     after a stage that approximates (pattern pruning), they map the layer as it left it; a stage that takes
-    an earlier decision (pack takes group's groups) gets it. With `save` (a directory) the layer's mapping
-    is written there as ``<layer>.npz`` for re-validation."""
+    an earlier decision (pack takes group's groups) gets it. A stage named in `fixed` is not solved: its
+    given decision is mapped and validated (method ``given``), e.g. one kept while the weights were re-fitted.
+    With `save` (a directory) the layer's mapping is written there as ``<layer>.npz`` for re-validation."""
     start = time.perf_counter()
-    report, decisions = [], {}
+    report, decisions, by_type = [], {}, {}
     result, work, fan, declared = None, inst, None, None
     for i, stage in enumerate(pipe.stages):
         spec, method, given = STAGES[stage], pipe.methods[stage], dict(pipe.params.get(stage, {}))
         problem = spec.problem
         if stage == "pattern" and not pattern_applies_to(inst.layer):
             problem, method, given = "baseline", "dense", {}  # linear and 1x1 layers keep the conventional mapping
-        if spec.takes is not None and spec.takes[0] in decisions:
-            given[spec.takes[1]] = decisions[spec.takes[0]].groups
-        result = solve(work, problem, method, pipe.time_limit, pipe.seed, **given)
+        if spec.takes is not None and spec.takes[0] in by_type:
+            given[spec.takes[1]] = by_type[spec.takes[0]].groups
+        if fixed is not None and stage in fixed:
+            result = apply(work, problem, fixed[stage], pipe.seed)
+        else:
+            result = solve(work, problem, method, pipe.time_limit, pipe.seed, **given)
         decision = result.solution
-        decisions[type(decision)] = decision
+        decisions[stage], by_type[type(decision)] = decision, decision
         report.append({"stage": stage, "problem": problem, "method": result.method, "objective": result.objective,
                        "bound": result.bound, "gap": result.gap, "status": result.status.value,
                        "wall_time": round(result.wall_time, 4), "approximates": decision.reference is not None})
@@ -161,7 +177,7 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
                           f"({'; '.join(map(str, rep.violations)) or 'no cost'})")
     base = mapping_cost(conventional_mapping(inst.layer.matrix, inst.spec, "grid"))  # the dense baseline's cost
     cost = rep.cost.to_dict()
-    return {
+    layer = {
         "name": inst.name, "shape": list(inst.layer.shape), "valid": rep.valid, "exact": rep.exact,
         "violations": [str(v) for v in rep.violations], "hardware": inst.spec.to_dict(),
         "ou_activations": cost["ou_activations"], "crossbars": cost["crossbars"], "cycles": cost["cycles"],
@@ -175,6 +191,7 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None) -> dict:
         "stages": report, "wall_time": round(time.perf_counter() - start, 4),
         "mapping": str(save_mapping(save / f"{inst.name}.npz", mapping)) if save is not None else None,
     }
+    return MappedLayer(layer, decisions, declared if declared is not None else inst.layer.matrix)
 
 
 def _ratio(dense: float, mapped: float) -> float | None:
@@ -186,16 +203,26 @@ def _map_task(task: dict) -> dict:
     """One layer of `map_network` as a benchmark task: the instance file, the pipeline, where to save."""
     pipe = Pipeline(**{**task["pipeline"], "stages": tuple(task["pipeline"]["stages"])})
     given = read_instance(task["file"])
-    inst = Instance(given.layer, preset(pipe.hardware, weight_bits=given.spec.weight_bits), given.params,
+    report = map_layer(on_hardware(given, pipe), pipe, None if task["save"] is None else Path(task["save"])).report
+    return {**report, **hardware_note(given, pipe)}
+
+
+def on_hardware(given: Instance, pipe: Pipeline) -> Instance:
+    """`given` on the pipeline's hardware preset (at the layer's weight width)."""
+    return Instance(given.layer, preset(pipe.hardware, weight_bits=given.spec.weight_bits), given.params,
                     given.provenance)
-    report = map_layer(inst, pipe, None if task["save"] is None else Path(task["save"]))
-    return {**report, "hardware_preset": pipe.hardware, "instance_hardware_replaced": inst.spec != given.spec}
+
+
+def hardware_note(given: Instance, pipe: Pipeline) -> dict:
+    """What a layer's report says about its hardware: the preset, and whether it replaced the instance file's."""
+    return {"hardware_preset": pipe.hardware, "instance_hardware_replaced": on_hardware(given, pipe).spec != given.spec}
 
 
 def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs: int = 1, backend: str = "loky",
                 workdir: str | Path | None = None, save: str | Path | None = None, progress: bool = False,
                 resume: str | Path | None = None) -> dict:
-    """Map every layer of a model file (imported at `sparsity`) or an instance directory; network totals.
+    """Map every layer of a model file (imported at `sparsity`, recorded in the report) or an instance directory;
+    network totals.
 
     With `save`, every layer's mapping is written to that directory (see :func:`map_layer`); with
     `progress`, a line on stderr counts the layers mapped. Layers run as `mapopt.bench.run_bench`
@@ -204,7 +231,8 @@ def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs:
     imported next to it, ``<resume>.instances``, so its layers keep their names).
     """
     source = Path(source)
-    if source.is_file() and source.suffix not in (".npz", ".json"):
+    imported = source.is_file() and source.suffix not in (".npz", ".json")
+    if imported:
         from .importer import import_model
 
         if resume is not None:
@@ -225,6 +253,11 @@ def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs:
     if failed:
         raise MapoptError(f"{Path(failed[0]['task']['file']).stem}: {failed[0]['error']}")
     layers = [{k: v for k, v in r.items() if k not in ("key", "task")} for r in records]
+    return {**network_report(pipe, layers, time.perf_counter() - start), "sparsity": sparsity if imported else None}
+
+
+def network_report(pipe: Pipeline, layers: list[dict], wall_time: float) -> dict:
+    """The report of a network from its layers' reports: totals, the dense baseline's, gains, validity."""
     totals = {k: sum(layer[k] or 0 for layer in layers) for k in ("ou_activations", "crossbars", "cycles", "cells")}
     totals["energy_pj"] = sum((layer["energy_pj"] or {}).get("total", 0.0) for layer in layers)
     totals["area_um2"] = sum((layer["area_um2"] or {}).get("total", 0.0) for layer in layers)
@@ -235,4 +268,4 @@ def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs:
     return {"pipeline": list(pipe.stages), "methods": pipe.methods, "params": pipe.params, "hardware": pipe.hardware,
             "layers": layers, "totals": totals, "dense": dense, "gain": gains,
             "valid": all(layer["valid"] for layer in layers), "exact": all(layer["exact"] for layer in layers),
-            "wall_time": round(time.perf_counter() - start, 3)}
+            "wall_time": round(wall_time, 3)}

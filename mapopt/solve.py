@@ -63,6 +63,21 @@ def decide(inst: Instance, problem: str, method: str = "auto", time_limit: float
                        {"time_limit": time_limit, "workers": workers, **chosen.to_dict()}, seed, stats=out.stats)
 
 
+def apply(inst: Instance, problem: str, decision, seed: int = 0) -> SolveResult:
+    """A decision made elsewhere (e.g. kept while weights were re-fitted), mapped and validated like a method's;
+    its objective is what the simulator counts (method ``given``, no bound)."""
+    spec = get_problem(problem)
+    if not isinstance(decision, spec.decision):
+        raise SolverError(f"{problem} takes a {spec.decision.__name__} decision, got {type(decision).__name__}")
+    start = time.perf_counter()
+    mapping = spec.to_mapping(inst, decision)
+    mapping = mapping.replace(meta={"problem": problem, "method": "given", **mapping.meta})
+    report = simulate(mapping, inst.layer, seed=seed)
+    objective = _measured(report, spec.objective)
+    return SolveResult(objective, None, status_of(objective, None), "given", mapping, decision,
+                       time.perf_counter() - start, {}, seed, report)
+
+
 def status_of(objective, bound) -> Status:
     """Optimal exactly when the bound meets the objective; feasible with an objective; unknown without one."""
     if objective is None:

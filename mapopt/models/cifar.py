@@ -43,7 +43,8 @@ WIDTHS = (16, 32, 64)
 N_CLASSES = 10
 
 
-def _torch() -> Any:
+def require_torch() -> Any:
+    """The torch module, or `MissingDependency` saying how to install it."""
     try:
         import torch
     except ImportError:
@@ -54,7 +55,7 @@ def _torch() -> Any:
 @functools.cache
 def _modules() -> tuple[type, type]:
     """The block and network classes, defined on first use so that importing this module needs no torch."""
-    torch = _torch()
+    torch = require_torch()
     nn, F = torch.nn, torch.nn.functional
 
     class BasicBlock(nn.Module):
@@ -148,7 +149,7 @@ def load_resnet(path: str | Path) -> Any:
     MissingDependency
         torch is not installed.
     """
-    torch = _torch()
+    torch = require_torch()
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: no such file")
@@ -178,7 +179,7 @@ def load_samples(path: str | Path | None = None, limit: int | None = None) -> tu
 
     Pixels are scaled to ``[0, 1]`` and normalized per channel with `MEAN` and `STD`.
     """
-    torch = _torch()
+    torch = require_torch()
     path = Path(path) if path is not None else SAMPLES
     if not path.is_file():
         raise ModelFileError(f"{path}: no such file (the CIFAR-10 samples live in ../shared/weights/cifar10_samples)")
@@ -197,7 +198,7 @@ def load_samples(path: str | Path | None = None, limit: int | None = None) -> tu
 
 def top1(model: Any, images: Any, labels: Any, batch: int = 250) -> float:
     """Fraction of `images` whose highest logit is at their label (`model` is put in eval mode)."""
-    torch = _torch()
+    torch = require_torch()
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f"need as many labels as images, at least one: got {len(images)} images, {len(labels)} labels")
     model.eval()
@@ -226,7 +227,7 @@ def with_weights(model: Any, replacements: Mapping[str, np.ndarray]) -> Any:
     ValueError
         Weights of the wrong shape, or not finite.
     """
-    torch = _torch()
+    torch = require_torch()
     layers = {name: m for name, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))}
     for name, weight in replacements.items():
         if name not in layers:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...hardware import HardwareSpec
 from ...engines.partition import Hypergraph, check_blocks, groups_from_blocks, lower_bound, matching_bound
 from ...instance import Instance
 from ...layout import compact_mapping, crossbar_sets, lane_width, outputs_per_group
@@ -69,6 +70,25 @@ class Grouping:
         """Per group, the rows it keeps: those where any of its filters is nonzero in `matrix` (or the decision's)."""
         matrix = matrix if self.matrix is None else self.matrix
         return [np.flatnonzero(matrix[:, g].any(axis=1)) for g in self.groups]
+
+    def free(self, matrix: np.ndarray, spec: HardwareSpec) -> tuple[np.ndarray, np.ndarray]:
+        """Cells a re-fit may set, as masks of those that may turn positive and negative (``inputs x outputs``):
+        a value of either polarity may go where its group's crossbar set of that polarity keeps the row anyway
+        (seed 000's weight recovery in its optimal form), so no OU slot is added. With per-crossbar slices a
+        new value could light another slice plane's row, so only the decided cells stay free, sign kept."""
+        matrix = matrix if self.matrix is None else self.matrix
+        signs = [matrix > 0, matrix < 0] if spec.polarity == "differential" else [matrix != 0] * 2
+        masks = []
+        for held in signs:
+            mask = np.zeros(matrix.shape, dtype=bool)
+            for g in self.groups:
+                mask[np.ix_(np.flatnonzero(held[:, g].any(axis=1)), g)] = True
+            masks.append(mask & held if spec.slice_layout == "per_crossbar" else mask)
+        return masks[0], masks[1]
+
+    def refitted(self) -> "Grouping":
+        """The same groups over re-fitted weights (the layer's own, which keep only the rows kept here)."""
+        return Grouping(self.groups)
 
 
 def to_mapping(inst: Instance, decision: Grouping) -> Mapping:

@@ -1,0 +1,162 @@
+"""Accuracy in the loop: a torch network mapped layer by layer, each layer's weights re-fitted under its
+mapping decision, and the network's top-1 reported beside the hardware.
+
+`map_model` imports the network's conv and linear layers (magnitude-pruned at `sparsity`), then, in
+network order, maps each layer through the pipeline and, with calibration images, re-fits the
+weights its decision leaves free (`mapopt.refit`) on the inputs the already-mapped network gives
+that layer, towards the dense network's output; the re-fitted layer is mapped again under the same
+decision (stage method ``given``) and validated bit-exactly. Batch-norm statistics are then
+re-estimated on the calibration images (they live in the digital periphery, not in the crossbars).
+Accuracy is measured on evaluation images that took no part in calibration: top-1 with labels,
+otherwise fidelity (agreement of the top class with the dense network's), for the dense network
+(``float``), with each layer's decided weights (``decided``: pruned or approximated, nothing re-fitted)
+and after the re-fit (``refit``).
+
+A stage whose decision has ``free`` and ``refitted`` (filter ordering's `Grouping`: every cell of a row
+its group keeps) is re-fitted under; a layer whose pipeline has none keeps its decided weights, and
+its report says why.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MapoptError
+from .images import ImageSet
+from .importer import import_weights
+from .instance import Instance, instance_files, read_instance
+from .layer import Layer, matrix_to_weight, unroll
+from .models import calibration as calib
+from .models.cifar import MEAN, STD, require_torch, with_weights
+from .models.torch_import import state_dict_weights
+from .pipeline import Pipeline, hardware_note, map_layer, network_report, on_hardware
+from .refit import refit, to_grid
+
+METRICS = ("top1", "fidelity")
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """Where accuracy is measured: evaluation images, calibration images for the re-fit (None: no re-fit),
+    the seed of the sampled calibration rows, and the normalisation of uint8 pixels (per-channel mean and std
+    of ``[0, 1]`` pixels; float images are taken as the network's inputs)."""
+
+    images: ImageSet
+    calibration: ImageSet | None = None
+    seed: int = 0
+    mean: tuple = MEAN
+    std: tuple = STD
+
+    def inputs(self, images: ImageSet):
+        """`images` as the network's float input tensor."""
+        torch = require_torch()
+        x = images.x
+        if x.dtype == np.uint8:
+            mean, std = np.asarray(self.mean, np.float32), np.asarray(self.std, np.float32)
+            if x.shape[1] != len(mean) or len(std) != len(mean):
+                raise MapoptError(f"{images.source}: images have {x.shape[1]} channels; the normalisation has "
+                                  f"{len(mean)} means and {len(std)} deviations")
+            x = (x.astype(np.float32) / 255.0 - mean[:, None, None]) / std[:, None, None]
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+
+def score(predicted: np.ndarray, labels: np.ndarray | None, dense: np.ndarray) -> float:
+    """Top-1 against `labels`, or without labels the share of images whose top class is the dense network's."""
+    return float(np.mean(predicted == (labels if labels is not None else dense)))
+
+
+def load_network(path: str | Path):
+    """A network mapopt can run from a file: an akamaster CIFAR ResNet checkpoint (``.th``)."""
+    from .models.cifar import load_resnet
+    from .models.weights import ModelFileError
+
+    try:
+        return load_resnet(path)
+    except ModelFileError as exc:
+        raise MapoptError(f"{exc}; accuracy from the command line needs an akamaster CIFAR ResNet checkpoint "
+                          "(other torch networks: mapopt.accuracy.map_model from Python)") from None
+
+
+def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path, sparsity: float = 0.8,
+              network: str = "network", progress: bool = False, save: Path | None = None) -> dict:
+    """Map every conv and linear layer of torch `model` through `pipe` with accuracy in the loop (see the module
+    docstring); the network report of `mapopt.pipeline.map_network` plus ``accuracy`` and each layer's ``refit``.
+    `model` is left unchanged; instances are written to `workdir`, the final mappings to `save` if given."""
+    torch = require_torch()
+    start = time.perf_counter()
+    if save is not None:
+        save.mkdir(parents=True, exist_ok=True)
+    dense = model.eval()
+    modules = calib.layers_of(dense)
+    index = import_weights(state_dict_weights(dense), workdir, sparsity, pipe.hardware, network=network)
+    instances = [read_instance(f) for f in instance_files(index)]
+    eval_x = evaluation.inputs(evaluation.images)
+    dense_pred = calib.predictions(dense, eval_x)
+    labels = evaluation.images.y
+    targets, picks, calib_x = {}, {}, None
+    if evaluation.calibration is not None:
+        calib_x = evaluation.inputs(evaluation.calibration)
+        weights = {g.layer.name: unroll(modules[g.layer.name].weight.detach().double().numpy()) for g in instances}
+        targets, picks = calib.dense_targets(dense, weights, calib_x, evaluation.seed)
+    mapped, decided, layers = copy.deepcopy(dense), {}, []
+    for i, given in enumerate(instances):
+        inst, name = on_hardware(given, pipe), given.layer.name
+        if name not in modules:
+            raise MapoptError(f"layer {name} of the imported weights is no conv or linear module of the network")
+        first = map_layer(inst, pipe, save)
+        decided[name] = _weights(inst.layer, first.matrix)
+        final, note = first, {"skipped": "no calibration images"}
+        if calib_x is not None:
+            final, note = _refit_layer(inst, pipe, first, mapped, name, calib_x, targets.pop(name), picks[name],
+                                       evaluation.seed, save)
+        with torch.no_grad():
+            modules_mapped = calib.layers_of(mapped)
+            modules_mapped[name].weight.copy_(torch.as_tensor(_weights(inst.layer, final.matrix)))
+        layers.append({**final.report, **hardware_note(given, pipe), "refit": note})
+        if progress:
+            error = note.get("calibration_error")
+            print(f"[{i + 1}/{len(instances)}] {name}: OU {final.report['ou_activations']}"
+                  + (f", calibration error {error['decided']:.4f} -> {error['refit']:.4f}" if error else ""),
+                  file=sys.stderr, flush=True)
+    accuracy = {"metric": METRICS[labels is None], "float": score(dense_pred, labels, dense_pred),
+                "decided": score(calib.predictions(with_weights(dense, decided), eval_x), labels, dense_pred),
+                "refit": None, "images": evaluation.images.describe(), "calibration": None,
+                "batchnorm_reestimated": False}
+    if calib_x is not None:
+        calib.reestimate_batchnorm(mapped, calib_x)
+        accuracy.update(refit=score(calib.predictions(mapped, eval_x), labels, dense_pred),
+                        calibration=evaluation.calibration.describe(), batchnorm_reestimated=True)
+    return {**network_report(pipe, layers, time.perf_counter() - start), "sparsity": sparsity, "accuracy": accuracy}
+
+
+def _weights(layer: Layer, matrix: np.ndarray) -> np.ndarray:
+    """Float torch-layout weights an integer layer matrix stands for."""
+    scale = np.broadcast_to(layer.scale, (layer.n_outputs,))
+    return matrix_to_weight(matrix * scale[None, :], layer.shape).astype(np.float32)
+
+
+def _refit_layer(inst: Instance, pipe: Pipeline, first, mapped, name: str, images, target, picks, seed: int,
+                 save: Path | None):
+    """The layer re-fitted under the first decision that leaves weights free, mapped again under it; and the note
+    for its report. Without such a decision the layer is kept as decided."""
+    stage = next((s for s, d in first.decisions.items() if hasattr(d, "free")), None)
+    if stage is None:
+        return first, {"skipped": f"no stage of {','.join(pipe.stages)} leaves weights free to re-fit"}
+    decision, layer = first.decisions[stage], inst.layer
+    stats = calib.layer_stats(mapped, name, images, target, picks, seed)
+    scale = np.broadcast_to(layer.scale, (layer.n_outputs,))[None, :]
+    matrix = to_grid(refit(stats, *decision.free(first.matrix, inst.spec)), layer.scale, layer.weight_bits)
+    before, after = stats.error(first.matrix * scale), stats.error(matrix * scale)
+    note = {"stage": stage, "rows": stats.rows, "calibration_error": {"decided": before, "refit": min(before, after)},
+            "decided": {"ou_activations": first.report["ou_activations"], "cells": first.report["cells"]}}
+    if after >= before:  # rounding (or the ridge term) lost what the fit gained: keep the decided weights
+        return first, {**note, "kept_decided": True}
+    again = map_layer(Instance(layer.with_matrix(matrix), inst.spec, inst.params, inst.provenance), pipe, save,
+                      fixed={stage: decision.refitted()})
+    return again, note

@@ -1,0 +1,168 @@
+"""Calibration and evaluation of torch networks: layer statistics for the re-fit, batch-norm
+re-estimation, predictions.
+
+A layer's statistics (`mapopt.refit.LayerStats`) pair the mapped network's input rows of that
+layer with the dense network's output at the same positions. Rows are im2col columns (a conv's
+``C*R*S`` inputs at one output position, in the order of `mapopt.layer.unroll`), a few positions
+per image drawn with a seed (`positions`), which bounds memory and time whatever the image size.
+The dense outputs of every layer are taken in one pass (`dense_targets`); each layer's inputs
+then need a forward pass of the mapped network only up to that layer (`layer_stats`).
+
+torch is imported when a function runs, never by the solvers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import MapoptError
+from ..refit import LayerStats
+from .cifar import require_torch
+
+#: images per forward pass
+BATCH = 256
+#: im2col rows sampled per image and layer (all positions when a layer has fewer)
+POSITIONS = 16
+
+
+class _Reached(Exception):
+    """Raised by a hook to stop a forward pass once the layer it watches has its input."""
+
+
+def layers_of(model) -> dict:
+    """Conv and linear modules by name (the names `mapopt.models.read_weights` gives a torch file's layers)."""
+    torch = require_torch()
+    return {name: m for name, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))}
+
+
+def positions(n_images: int, n_positions: int, seed: int, per_image: int = POSITIONS) -> np.ndarray:
+    """Seeded output positions per image (``N x P``, distinct within an image), the same for every network."""
+    if n_positions <= per_image:
+        return np.broadcast_to(np.arange(n_positions), (n_images, n_positions)).copy()
+    return np.argsort(np.random.default_rng(seed).random((n_images, n_positions)), axis=1)[:, :per_image]
+
+
+class _RowTap:
+    """A forward pre-hook collecting a layer's im2col input rows at the sampled positions, batch by batch."""
+
+    def __init__(self, module, n_images: int, seed: int, picks: np.ndarray | None, sink: Callable, stop: bool):
+        self.module, self.n_images, self.seed, self.picks, self.sink, self.stop = module, n_images, seed, picks, sink, stop
+        self.start = 0
+
+    def __call__(self, module, args) -> None:
+        torch = require_torch()
+        x = args[0]
+        if isinstance(module, torch.nn.Linear):
+            rows = x.reshape(-1, x.shape[-1])
+        else:
+            if module.groups != 1:
+                raise MapoptError(f"re-fit of grouped convolutions (groups={module.groups}) is not supported yet")
+            if self.picks is None:
+                self.picks = positions(self.n_images, _output_size(module, x)[0] * _output_size(module, x)[1], self.seed)
+            rows = _patches(module, x, torch.as_tensor(self.picks[self.start:self.start + len(x)], dtype=torch.long))
+        self.start += len(x)
+        self.sink(rows.double())
+        if self.stop:
+            raise _Reached
+
+
+def _output_size(module, x) -> tuple[int, int]:
+    """Output height and width of conv `module` on input `x`."""
+    return tuple((size + 2 * p - d * (k - 1) - 1) // st + 1 for size, k, st, p, d in
+                 zip(x.shape[-2:], module.kernel_size, module.stride, module.padding, module.dilation))
+
+
+def _patches(module, x, picks):
+    """im2col rows of conv `module` at output positions `picks` (``N x P``, row-major): ``N*P x C*R*S``, gathered
+    directly (unfolding every position first costs far more when only a few are kept)."""
+    torch = require_torch()
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = module.kernel_size, module.stride, module.padding, module.dilation
+    if not isinstance(module.padding, tuple) or module.padding_mode != "zeros":
+        raise MapoptError(f"re-fit needs explicit zero padding, got padding={module.padding!r} ({module.padding_mode})")
+    padded = torch.nn.functional.pad(x, (pw, pw, ph, ph))
+    width = _output_size(module, x)[1]
+    oh, ow = picks // width, picks % width
+    rows = (oh * sh)[..., None, None] + (torch.arange(kh) * dh)[:, None]        # N x P x R x 1
+    cols = (ow * sw)[..., None, None] + (torch.arange(kw) * dw)[None, :]        # N x P x 1 x S
+    image = torch.arange(len(x))[:, None, None, None]
+    patches = padded[image, :, rows, cols]                                       # N x P x R x S x C
+    return patches.permute(0, 1, 4, 2, 3).reshape(-1, x.shape[1] * kh * kw)
+
+
+def _passes(model, images, taps: dict) -> None:
+    """Forward `images` through `model` in batches with `taps` (module name -> `_RowTap`) attached."""
+    torch = require_torch()
+    modules = layers_of(model)
+    handles = [modules[name].register_forward_pre_hook(tap) for name, tap in taps.items()]
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(images), BATCH):
+                try:
+                    model(images[start:start + BATCH])
+                except _Reached:
+                    pass
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def dense_targets(model, weights: dict, images, seed: int) -> tuple[dict, dict]:
+    """Per layer named in `weights` (float layer matrices, inputs x outputs), the dense output ``X W`` at the
+    sampled positions, from one pass; and the positions, for `layer_stats` to sample the same rows."""
+    torch = require_torch()
+    targets: dict = {name: [] for name in weights}
+    taps = {name: _RowTap(None, len(images), seed, None,
+                          lambda rows, name=name, w=torch.as_tensor(w, dtype=torch.float64): targets[name].append(rows @ w),
+                          stop=False)
+            for name, w in weights.items()}
+    _passes(model, images, taps)
+    return {name: torch.cat(t) for name, t in targets.items()}, {name: tap.picks for name, tap in taps.items()}
+
+
+def layer_stats(model, name: str, images, target, picks: np.ndarray | None, seed: int) -> LayerStats:
+    """`LayerStats` of layer `name`: `model`'s input rows there (the pass stops at the layer) against the
+    dense `target` at the same positions `picks`."""
+    sums: dict = {"hessian": 0.0, "cross": 0.0, "rows": 0}
+
+    def add(rows) -> None:
+        y = target[sums["rows"]:sums["rows"] + len(rows)]
+        sums["hessian"] = sums["hessian"] + rows.T @ rows
+        sums["cross"] = sums["cross"] + rows.T @ y
+        sums["rows"] += len(rows)
+
+    _passes(model, images, {name: _RowTap(None, len(images), seed, picks, add, stop=True)})
+    if not sums["rows"]:
+        raise MapoptError("calibration needs at least one image")
+    return LayerStats(sums["hessian"].numpy(), sums["cross"].numpy(), float((target ** 2).sum()), sums["rows"])
+
+
+def reestimate_batchnorm(model, images) -> None:
+    """Batch-norm running statistics recomputed on `images` (cumulative averages); nothing else changes."""
+    torch = require_torch()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.training) for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(images), BATCH):
+                model(images[start:start + BATCH])
+    finally:
+        for m, (momentum, training) in zip(norms, saved):
+            m.momentum = momentum
+            m.train(training)
+
+
+def predictions(model, images) -> np.ndarray:
+    """Highest-logit class of every image (`model` put in eval mode)."""
+    torch = require_torch()
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(images), BATCH):
+            out.append(model(images[start:start + BATCH]).argmax(dim=1))
+    return torch.cat(out).numpy()

@@ -1,0 +1,95 @@
+"""Re-fit a layer's weights under its mapping decision: least squares on calibration statistics.
+
+A layer computes ``X W`` (rows of `X`: its input at sampled positions, im2col for a conv). Given
+the dense network's output ``Y = X_dense W_dense`` at the same positions and the mapped network's
+own inputs ``X``, the re-fit minimises ``||Y - X W'||^2`` over the weights the decision leaves free
+(`free`: a boolean ``inputs x outputs`` mask), so errors of earlier layers are corrected as well
+(the target is the dense output, the inputs the mapped network's). Only the statistics
+``H = X^T X`` and ``C = X^T Y`` are needed; each output is an independent least-squares problem over
+its free rows (``(H_SS + lambda I) w_S = C_S``), solved once per distinct free set. The result is
+rounded to the layer's integer grid (`to_grid`); the simulator then validates its mapping like any other.
+
+numpy only: torch, which collects the statistics, stays out of this module (`mapopt.models.calibration`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from .errors import MapoptError
+
+#: ridge term as a share of the mean diagonal of ``H``: keeps nearly collinear rows (a channel that is
+#: almost always zero after a ReLU) from blowing weights up; 1 % as in OBC/SparseGPT's dampening
+DAMPING = 0.01
+
+
+@dataclass(frozen=True, eq=False)
+class LayerStats:
+    """Calibration statistics of one layer: ``hessian = X^T X`` (inputs x inputs), ``cross = X^T Y``
+    (inputs x outputs), ``target = ||Y||^2`` and the number of rows of ``X``."""
+
+    hessian: np.ndarray
+    cross: np.ndarray
+    target: float
+    rows: int
+
+    def error(self, matrix: np.ndarray) -> float:
+        """Relative output error ``||Y - X W||^2 / ||Y||^2`` of float weights `matrix` (inputs x outputs)."""
+        w = np.asarray(matrix, dtype=np.float64)
+        squared = np.einsum("ij,ij->", w, self.hessian @ w) - 2.0 * np.einsum("ij,ij->", w, self.cross) + self.target
+        return float(max(squared, 0.0) / self.target) if self.target > 0 else 0.0
+
+
+def refit(stats: LayerStats, positive: np.ndarray, negative: np.ndarray | None = None,
+          damping: float = DAMPING) -> np.ndarray:
+    """Float weights (inputs x outputs) minimising the calibration error of each output, positive only where
+    `positive` allows and negative only where `negative` does (the same mask when None), zero elsewhere.
+
+    Each output is solved over the cells it may use; a cell whose solution takes a sign it may not have is
+    fixed at zero and the output solved again, until every sign is allowed (an active-set descent: never
+    worse than the cells' zero, not always the sign-constrained optimum)."""
+    positive = np.asarray(positive, dtype=bool)
+    negative = positive if negative is None else np.asarray(negative, dtype=bool)
+    n, m = stats.cross.shape
+    if positive.shape != (n, m) or negative.shape != (n, m):
+        raise MapoptError(f"the free cells form {positive.shape} and {negative.shape} masks; the layer matrix is {(n, m)}")
+    if not damping >= 0:
+        raise MapoptError(f"damping must be nonnegative, got {damping}")
+    ridge = damping * max(float(np.mean(np.diag(stats.hessian))), 1e-12)
+    out = np.zeros((n, m))
+    usable = positive | negative
+    shared: dict[bytes, list[int]] = {}
+    for j in range(m):
+        shared.setdefault(np.packbits(usable[:, j]).tobytes(), []).append(j)
+    for cols in shared.values():  # outputs with the same free rows share one factorisation
+        rows = np.flatnonzero(usable[:, cols[0]])
+        out[np.ix_(rows, cols)] = _solve(stats, rows, cols, ridge)
+    for j in range(m):
+        rows = np.flatnonzero(usable[:, j])
+        while True:
+            w = out[rows, j]
+            wrong = ((w > 0) & ~positive[rows, j]) | ((w < 0) & ~negative[rows, j])
+            if not wrong.any():
+                break
+            out[rows[wrong], j] = 0.0
+            rows = rows[~wrong]
+            out[rows, j] = _solve(stats, rows, [j], ridge)[:, 0] if len(rows) else 0.0
+    return out
+
+
+def _solve(stats: LayerStats, rows: np.ndarray, cols: list[int], ridge: float) -> np.ndarray:
+    """``(H_SS + ridge I)^-1 C_S`` for rows ``S`` and the given output columns."""
+    if not len(rows):
+        return np.zeros((0, len(cols)))
+    system = stats.hessian[np.ix_(rows, rows)] + ridge * np.eye(len(rows))
+    return scipy.linalg.solve(system, stats.cross[np.ix_(rows, cols)], assume_a="pos")
+
+
+def to_grid(matrix: np.ndarray, scale: np.ndarray, weight_bits: int) -> np.ndarray:
+    """Float weights on the layer's integer grid: ``round(W / scale)``, clipped to the signed range of `weight_bits`."""
+    qmax = 2 ** (weight_bits - 1) - 1
+    scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), (matrix.shape[1],))
+    return np.clip(np.rint(matrix / scale[None, :]), -qmax, qmax).astype(np.int64)

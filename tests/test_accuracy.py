@@ -1,0 +1,129 @@
+"""Accuracy in the loop on tiny networks and images: calibration statistics, batch-norm re-estimation,
+the re-fit under each layer's decision, and the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from helpers import mapopt, one_line_error  # noqa: E402
+from mapopt.accuracy import Evaluation, map_model  # noqa: E402
+from mapopt.images import ImageSet  # noqa: E402
+from mapopt.layer import unroll  # noqa: E402
+from mapopt.models import calibration as calib  # noqa: E402
+from mapopt.models.cifar import cifar_resnet  # noqa: E402
+from mapopt.pipeline import parse  # noqa: E402
+
+
+def images(n: int, seed: int, labels=None) -> ImageSet:
+    x = np.random.default_rng(seed).integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
+    return ImageSet(x, labels, f"random-{seed}", np.arange(n))
+
+
+def tiny_resnet(seed: int = 0):
+    torch.manual_seed(seed)
+    return cifar_resnet(8).eval()
+
+
+@pytest.mark.parametrize("k, stride, pad, dilation", [(3, 1, 1, 1), (3, 2, 1, 1), (1, 2, 0, 1), (3, 1, 2, 2)])
+def test_patches_are_the_unfolded_columns_at_the_picked_positions(k, stride, pad, dilation):
+    conv = torch.nn.Conv2d(4, 8, k, stride=stride, padding=pad, dilation=dilation)
+    x = torch.randn(3, 4, 9, 11)
+    cols = torch.nn.functional.unfold(x, k, dilation, pad, stride)
+    picks = torch.as_tensor(calib.positions(3, cols.shape[2], seed=0, per_image=5))
+    expected = cols.gather(2, picks[:, None, :].expand(-1, cols.shape[1], -1)).transpose(1, 2).reshape(-1, cols.shape[1])
+    assert torch.allclose(calib._patches(conv, x, picks), expected)
+
+
+def test_statistics_of_an_unchanged_network_make_its_own_weights_exact():
+    model, x = tiny_resnet(), Evaluation(images(8, 0)).inputs(images(8, 0))
+    name = "layer2.0.conv1"
+    w = unroll(calib.layers_of(model)[name].weight.detach().double().numpy())
+    targets, picks = calib.dense_targets(model, {name: w}, x, seed=0)
+    stats = calib.layer_stats(model, name, x, targets[name], picks[name], seed=0)
+    assert stats.rows == 8 * calib.POSITIONS and stats.hessian.shape == (w.shape[0],) * 2
+    assert np.allclose(stats.cross, stats.hessian @ w) and stats.error(w) < 1e-10
+    assert stats.error(np.zeros_like(w)) == pytest.approx(1.0)
+
+
+def test_batchnorm_reestimation_uses_the_images_statistics():
+    model, x = tiny_resnet(), Evaluation(images(16, 1)).inputs(images(16, 1))
+    calib.reestimate_batchnorm(model, x)
+    with torch.no_grad():
+        expected = model.conv1(x).mean(dim=(0, 2, 3))
+    assert torch.allclose(model.bn1.running_mean, expected, atol=1e-5) and not model.bn1.training
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_map_model_refits_every_layer_under_its_grouping_and_reports_accuracy(tmp_path, labelled):
+    model = tiny_resnet()
+    test = images(40, 2)
+    evaluation = Evaluation(test, images(32, 3))
+    labels = calib.predictions(model, evaluation.inputs(test))
+    evaluation = Evaluation(ImageSet(test.x, labels if labelled else None, test.source, test.indices), images(32, 3))
+    weights_before = {k: v.clone() for k, v in model.state_dict().items()}
+    report = map_model(model, parse("orc"), evaluation, tmp_path, sparsity=0.7)
+    acc = report["accuracy"]
+    assert acc["metric"] == ("top1" if labelled else "fidelity") and acc["float"] == 1.0
+    assert 0 <= acc["decided"] <= 1 and 0 <= acc["refit"] <= 1 and acc["batchnorm_reestimated"]
+    assert acc["calibration"]["images"] == 32 and acc["images"]["images"] == 40
+    assert report["valid"] and report["exact"] and len(report["layers"]) == 8
+    for layer in report["layers"]:
+        note = layer["refit"]
+        assert note["stage"] == "group" and note["calibration_error"]["refit"] <= note["calibration_error"]["decided"]
+        assert layer["ou_activations"] <= note["decided"]["ou_activations"]  # re-fitted in rows kept anyway
+    assert sum(layer["refit"]["calibration_error"]["refit"] for layer in report["layers"]) \
+        < sum(layer["refit"]["calibration_error"]["decided"] for layer in report["layers"])
+    assert all(torch.equal(weights_before[k], v) for k, v in model.state_dict().items())  # the model is left unchanged
+
+
+def test_a_pipeline_without_free_weights_keeps_the_decided_ones_and_says_why(tmp_path):
+    report = map_model(tiny_resnet(), parse("reuse"), Evaluation(images(8, 4), images(8, 5)), tmp_path, sparsity=0.5)
+    assert all("no stage of reuse" in layer["refit"]["skipped"] for layer in report["layers"])
+    assert report["accuracy"]["refit"] is not None  # batch norm re-estimated all the same
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A tiny akamaster-style checkpoint, and calibration and test images (labelled) on disk."""
+    d = tmp_path_factory.mktemp("acc")
+    model = tiny_resnet(1)
+    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, d / "resnet8.th")
+    for name, n, seed in (("train", 24, 6), ("test", 30, 7)):
+        x = np.random.default_rng(seed).integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+        np.savez(d / f"{name}.npz", x=x, y=np.arange(n) % 10)
+    return d
+
+
+def test_map_with_calibrate_and_eval_prints_accuracy_beside_the_gains(files):
+    out = mapopt("map", files / "resnet8.th", "--pipeline", "orc", "--sparsity", "0.7", "--calibrate",
+                 files / "train.npz", "--calib-size", 20, "--eval", files / "test.npz", "--eval-size", 20, "--json")
+    report = json.loads(out.stdout)
+    acc = report["accuracy"]
+    assert {"metric", "float", "decided", "refit"} <= acc.keys() and acc["metric"] == "top1"
+    assert acc["images"]["images"] == 20 and acc["calibration"]["images"] == 20
+    assert report["gain"]["ou_activations"] > 1 and report["valid"] and report["sparsity"] == 0.7
+    top1 = json.loads(mapopt("evaluate", files / "resnet8.th", files / "test.npz", "--eval-size", 20, "--json").stdout)
+    assert top1["top1"] == acc["float"]  # the same 20 images
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--calibrate", "{d}/train.npz"], "give --eval"),
+    (["--calibrate", "{d}/test.npz", "--eval", "{d}/test.npz"], "take no part in calibration"),
+    (["--eval", "{d}/test.npz", "--resume", "{d}/r.jsonl"], "--resume"),
+])
+def test_accuracy_options_that_cannot_work_are_one_line_errors(files, args, message):
+    proc = mapopt("map", files / "resnet8.th", "--pipeline", "orc", *[a.format(d=files) for a in args], ok=False)
+    assert message in one_line_error(proc)
+
+
+def test_evaluate_needs_labels_and_a_network_it_can_run(files, tmp_path):
+    np.savez(tmp_path / "unlabelled.npz", x=np.zeros((2, 32, 32, 3), np.uint8))
+    assert "no labels" in one_line_error(mapopt("evaluate", files / "resnet8.th", tmp_path / "unlabelled.npz", ok=False))
+    torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "other.pt")
+    assert "akamaster CIFAR ResNet" in one_line_error(mapopt("evaluate", tmp_path / "other.pt", files / "test.npz",
+                                                             ok=False))

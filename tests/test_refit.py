@@ -1,0 +1,105 @@
+"""Re-fit under a decision: exact recovery, never worse than the decided weights, masks kept, and the
+re-fitted layer mapped and validated under the same grouping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mapopt.errors import MapoptError
+from mapopt.hardware import preset
+from mapopt.instance import Instance
+from mapopt.layer import Layer
+from mapopt.problems.filter_ordering.problem import Grouping
+from mapopt.refit import LayerStats, refit, to_grid
+from mapopt.solve import apply, solve
+
+
+def stats_of(x: np.ndarray, y: np.ndarray) -> LayerStats:
+    return LayerStats(x.T @ x, x.T @ y, float((y ** 2).sum()), len(x))
+
+
+def test_full_rank_rows_and_the_true_support_recover_the_weights_exactly():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 12))
+    truth = rng.normal(size=(12, 5)) * (rng.random((12, 5)) < 0.5)
+    fitted = refit(stats_of(x, x @ truth), truth != 0, damping=0.0)
+    assert np.allclose(fitted, truth, atol=1e-9)
+    assert stats_of(x, x @ truth).error(fitted) < 1e-12
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_refit_never_raises_the_calibration_error_and_keeps_the_mask(seed):
+    rng = np.random.default_rng(seed)
+    x = np.maximum(rng.normal(size=(300, 20)), 0)  # post-ReLU inputs: correlated, nonnegative
+    dense = rng.normal(size=(20, 6))
+    decided = dense * (np.abs(dense) > np.quantile(np.abs(dense), 0.7))
+    free = decided != 0
+    free[rng.random(free.shape) < 0.2] = True  # a decision may free more than the decided support
+    stats = stats_of(x, x @ dense)
+    fitted = refit(stats, free, damping=0.0)
+    assert np.all(fitted[~free] == 0)
+    assert stats.error(fitted) <= stats.error(decided) + 1e-12
+    assert stats.error(fitted) == pytest.approx(np.sum((x @ dense - x @ fitted) ** 2) / np.sum((x @ dense) ** 2))
+
+
+def test_outputs_with_the_same_free_rows_share_one_solve_and_match_solving_alone():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(100, 8))
+    y = rng.normal(size=(100, 3))
+    free = np.zeros((8, 3), dtype=bool)
+    free[:5, :2] = True
+    free[2:, 2] = True
+    both = refit(stats_of(x, y), free)
+    alone = refit(stats_of(x, y[:, 2:]), free[:, 2:])
+    assert np.allclose(both[:, 2:], alone)
+
+
+def test_bad_masks_and_damping_are_one_line_errors():
+    s = stats_of(np.eye(3), np.ones((3, 2)))
+    with pytest.raises(MapoptError, match="masks"):
+        refit(s, np.ones((2, 2), bool))
+    with pytest.raises(MapoptError, match="damping"):
+        refit(s, np.ones((3, 2), bool), damping=-1)
+
+
+def test_to_grid_rounds_and_clips_to_the_signed_range():
+    q = to_grid(np.array([[0.26, -0.74], [100.0, -100.0]]), np.array([0.5, 0.25]), weight_bits=4)
+    assert q.tolist() == [[1, -3], [7, -7]]
+
+
+def test_the_groups_kept_rows_are_free_and_the_refitted_layer_maps_under_the_same_groups():
+    rng = np.random.default_rng(3)
+    w = rng.integers(-60, 61, size=(40, 8))
+    w[rng.random(w.shape) < 0.8] = 0
+    inst = Instance(Layer.from_matrix(w), preset("orc"))
+    decided = solve(inst, "filter-ordering", "local-search", seed=0)
+    grouping = decided.solution
+    positive, negative = grouping.free(w, inst.spec)
+    for g in grouping.groups:
+        assert np.array_equal(positive[:, g].any(axis=1), (w[:, g] > 0).any(axis=1))
+        assert np.array_equal(negative[:, g].all(axis=1), (w[:, g] < 0).any(axis=1))
+    assert np.all(positive[w > 0]) and np.all(negative[w < 0])
+    values = rng.integers(-60, 61, size=w.shape)
+    filled = np.where((values > 0) & positive | (values < 0) & negative, values, 0)  # any values the masks allow
+    again = apply(Instance(inst.layer.with_matrix(filled), inst.spec), "filter-ordering", grouping.refitted())
+    assert again.report.valid and again.report.exact
+    assert again.objective <= decided.objective  # no row the grouping did not keep anyway
+
+
+def test_sign_constrained_refit_keeps_each_cells_allowed_sign():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(200, 10))
+    dense = rng.normal(size=(10, 4))
+    positive, negative = rng.random((10, 4)) < 0.6, rng.random((10, 4)) < 0.6
+    stats = stats_of(x, x @ dense)
+    fitted = refit(stats, positive, negative, damping=0.0)
+    assert not np.any((fitted > 0) & ~positive) and not np.any((fitted < 0) & ~negative)
+    assert stats.error(fitted) < 1.0  # better than all zeros, the one point every mask allows
+
+
+def test_apply_refuses_another_problems_decision():
+    inst = Instance(Layer.from_matrix(np.eye(4, dtype=np.int64)), preset("orc"))
+    with pytest.raises(MapoptError, match="Grouping"):
+        apply(inst, "filter-ordering", object())
+    assert isinstance(apply(inst, "filter-ordering", Grouping((np.arange(2), np.arange(2, 4)))).solution, Grouping)
