@@ -36,9 +36,10 @@ from .models import calibration as calib
 from .models.cifar import MEAN, STD, require_torch, with_weights
 from .models.torch_import import state_dict_weights
 from .pipeline import Pipeline, hardware_note, map_layer, network_report, on_hardware
-from .refit import refit, to_grid
+from .refit import prune_obs, refit, to_grid
 
 METRICS = ("top1", "fidelity")
+PRUNINGS = ("magnitude", "obs")
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,21 +85,33 @@ def load_network(path: str | Path):
 
 
 def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path, sparsity: float = 0.8,
-              network: str = "network", progress: bool = False, save: Path | None = None) -> dict:
+              prune: str = "magnitude", keep_ends: bool = False, network: str = "network", progress: bool = False,
+              save: Path | None = None) -> dict:
     """Map every conv and linear layer of torch `model` through `pipe` with accuracy in the loop (see the module
     docstring); the network report of `mapopt.pipeline.map_network` plus ``accuracy`` and each layer's ``refit``.
+
+    `prune` chooses what `sparsity` removes from each layer: ``magnitude`` (at import) or ``obs`` (by output
+    error on the calibration images, `mapopt.refit.prune_obs`, on the inputs the mapped layers before it give);
+    `keep_ends` leaves the first and last layers unpruned.
     `model` is left unchanged; instances are written to `workdir`, the final mappings to `save` if given."""
     torch = require_torch()
     start = time.perf_counter()
+    if prune not in PRUNINGS:
+        raise MapoptError(f"prune must be one of {PRUNINGS}, got {prune!r}")
+    if prune == "obs" and evaluation.calibration is None:
+        raise MapoptError("pruning by output error (obs) needs calibration images")
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
     dense = model.eval()
     modules = calib.layers_of(dense)
-    index = import_weights(state_dict_weights(dense), workdir, sparsity, pipe.hardware, network=network)
+    index = import_weights(state_dict_weights(dense), workdir, sparsity if prune == "magnitude" else 0.0,
+                           pipe.hardware, network=network, keep_ends=keep_ends)
     instances = [read_instance(f) for f in instance_files(index)]
+    missing = [g.layer.name for g in instances if g.layer.name not in modules]
+    if missing:
+        raise MapoptError(f"layer {missing[0]} of the imported weights is no conv or linear module of the network")
     eval_x = evaluation.inputs(evaluation.images)
     dense_pred = calib.predictions(dense, eval_x)
-    labels = evaluation.images.y
     targets, picks, calib_x = {}, {}, None
     if evaluation.calibration is not None:
         calib_x = evaluation.inputs(evaluation.calibration)
@@ -107,23 +120,26 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
     mapped, decided, layers = copy.deepcopy(dense), {}, []
     for i, given in enumerate(instances):
         inst, name = on_hardware(given, pipe), given.layer.name
-        if name not in modules:
-            raise MapoptError(f"layer {name} of the imported weights is no conv or linear module of the network")
+        stats = None
+        if calib_x is not None:
+            stats = calib.layer_stats(mapped, name, calib_x, targets.pop(name), picks[name], evaluation.seed)
+        if prune == "obs" and not (keep_ends and i in (0, len(instances) - 1)):
+            layer = inst.layer
+            inst = Instance(layer.with_matrix(to_grid(prune_obs(stats, sparsity), layer.scale, layer.weight_bits)),
+                            inst.spec, inst.params, inst.provenance)
         first = map_layer(inst, pipe, save)
         decided[name] = _weights(inst.layer, first.matrix)
-        final, note = first, {"skipped": "no calibration images"}
-        if calib_x is not None:
-            final, note = _refit_layer(inst, pipe, first, mapped, name, calib_x, targets.pop(name), picks[name],
-                                       evaluation.seed, save)
+        final, note = (first, {"skipped": "no calibration images"}) if stats is None else \
+            _refit_layer(inst, pipe, first, stats, save)
         with torch.no_grad():
-            modules_mapped = calib.layers_of(mapped)
-            modules_mapped[name].weight.copy_(torch.as_tensor(_weights(inst.layer, final.matrix)))
+            calib.layers_of(mapped)[name].weight.copy_(torch.as_tensor(_weights(inst.layer, final.matrix)))
         layers.append({**final.report, **hardware_note(given, pipe), "refit": note})
         if progress:
             error = note.get("calibration_error")
             print(f"[{i + 1}/{len(instances)}] {name}: OU {final.report['ou_activations']}"
                   + (f", calibration error {error['decided']:.4f} -> {error['refit']:.4f}" if error else ""),
                   file=sys.stderr, flush=True)
+    labels = evaluation.images.y
     accuracy = {"metric": METRICS[labels is None], "float": score(dense_pred, labels, dense_pred),
                 "decided": score(calib.predictions(with_weights(dense, decided), eval_x), labels, dense_pred),
                 "refit": None, "images": evaluation.images.describe(), "calibration": None,
@@ -132,7 +148,8 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
         calib.reestimate_batchnorm(mapped, calib_x)
         accuracy.update(refit=score(calib.predictions(mapped, eval_x), labels, dense_pred),
                         calibration=evaluation.calibration.describe(), batchnorm_reestimated=True)
-    return {**network_report(pipe, layers, time.perf_counter() - start), "sparsity": sparsity, "accuracy": accuracy}
+    report = network_report(pipe, layers, time.perf_counter() - start)
+    return {**report, "sparsity": sparsity, "prune": prune, "keep_ends": keep_ends, "accuracy": accuracy}
 
 
 def _weights(layer: Layer, matrix: np.ndarray) -> np.ndarray:
@@ -141,22 +158,24 @@ def _weights(layer: Layer, matrix: np.ndarray) -> np.ndarray:
     return matrix_to_weight(matrix * scale[None, :], layer.shape).astype(np.float32)
 
 
-def _refit_layer(inst: Instance, pipe: Pipeline, first, mapped, name: str, images, target, picks, seed: int,
-                 save: Path | None):
-    """The layer re-fitted under the first decision that leaves weights free, mapped again under it; and the note
-    for its report. Without such a decision the layer is kept as decided."""
+def _refit_layer(inst: Instance, pipe: Pipeline, first, stats, save: Path | None):
+    """The layer re-fitted on `stats` under the first decision that leaves weights free, mapped again under it;
+    and the note for its report. Without such a decision the layer is kept as decided."""
     stage = next((s for s, d in first.decisions.items() if hasattr(d, "free")), None)
     if stage is None:
         return first, {"skipped": f"no stage of {','.join(pipe.stages)} leaves weights free to re-fit"}
     decision, layer = first.decisions[stage], inst.layer
-    stats = calib.layer_stats(mapped, name, images, target, picks, seed)
     scale = np.broadcast_to(layer.scale, (layer.n_outputs,))[None, :]
     matrix = to_grid(refit(stats, *decision.free(first.matrix, inst.spec)), layer.scale, layer.weight_bits)
     before, after = stats.error(first.matrix * scale), stats.error(matrix * scale)
     note = {"stage": stage, "rows": stats.rows, "calibration_error": {"decided": before, "refit": min(before, after)},
-            "decided": {"ou_activations": first.report["ou_activations"], "cells": first.report["cells"]}}
+            "decided": {"ou_activations": first.report["ou_activations"], "cells": first.report["cells"],
+                        "sparsity": float(np.mean(first.matrix == 0))}}
     if after >= before:  # rounding (or the ridge term) lost what the fit gained: keep the decided weights
         return first, {**note, "kept_decided": True}
     again = map_layer(Instance(layer.with_matrix(matrix), inst.spec, inst.params, inst.provenance), pipe, save,
-                      fixed={stage: decision.refitted()})
+                      fixed={stage: decision.refitted(matrix, inst.spec)})
+    if not again.report["valid"]:  # e.g. a value needing a slice plane no block holds: keep the decided weights
+        return first, {**note, "calibration_error": {"decided": before, "refit": before}, "kept_decided": True,
+                       "refit_invalid": again.report["violations"][:3]}
     return again, note

@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--sparsity", type=float, default=0.0, help="fraction of weights magnitude-pruned (default 0)")
     p.add_argument("--scope", choices=("layer", "global"), default="layer", help="pruning threshold scope")
+    p.add_argument("--keep-ends", action="store_true", help="leave the first and the last layer unpruned")
     p.add_argument("--preset", default="orc", help="hardware preset: pattern, orc, reuse, bitslice (default orc)")
     p.add_argument("--weight-bits", type=int, default=8)
     p.add_argument("--per-channel", action="store_true", help="one quantization scale per output channel")
@@ -82,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="model file (.th/.pt/.tflite/.h5) or instance directory / index")
     p.add_argument("--pipeline", default="full",
                    help="preset (orc, bitslice, full, pattern, reuse, prap) or stage list")
-    p.add_argument("--sparsity", type=float, default=0.8, help="magnitude pruning when importing a model file")
+    p.add_argument("--sparsity", type=float, default=0.8,
+                   help="fraction of each layer's weights pruned when mapping a model file (default 0.8)")
+    p.add_argument("--keep-ends", action="store_true", help="leave the first and the last layer unpruned")
     p.add_argument("--method", action="append", default=[], metavar="STAGE=METHOD",
                    help="method of a stage, e.g. group=multistart (defaults: mapopt.pipeline.DEFAULT_METHODS)")
     p.add_argument("--param", action="append", default=[], metavar="STAGE.KEY=VALUE",
@@ -104,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
                         "see mapopt.images), towards the dense network's outputs; needs --eval")
     p.add_argument("--calib-size", type=int, default=1024,
                    help="calibration images: a seeded, class-stratified subset (default 1024)")
+    p.add_argument("--prune", choices=("magnitude", "obs"), default="magnitude",
+                   help="what --sparsity removes: smallest magnitudes (at import), or least output error on the "
+                        "calibration images (obs: Optimal Brain Surgeon in blocks, as SparseGPT; needs --calibrate)")
     p.add_argument("--eval", metavar="DATA",
                    help="measure top-1 (fidelity to the dense network without labels) on these images: dense, "
                         "with the decided weights and re-fitted; layers are then mapped one after another")
@@ -164,7 +170,7 @@ def _import(args) -> int:
     from .importer import import_model
 
     index = import_model(args.model, args.out, args.sparsity, args.preset, args.scope, args.weight_bits,
-                         args.per_channel)
+                         args.per_channel, keep_ends=args.keep_ends)
     layers = json.loads(index.read_text())["layers"]
     print(f"wrote {len(layers)} layer instances and {index}")
     return 0
@@ -299,12 +305,12 @@ def _map(args) -> int:
             raise MapoptError(f"--param expects STAGE.KEY=VALUE, got {key!r}")
         params.setdefault(stage, {})[name] = value
     pipe = parse(args.pipeline, methods, args.time_limit, args.seed, params, args.preset)
-    if args.eval is not None or args.calibrate is not None:
+    if args.eval is not None or args.calibrate is not None or args.prune != "magnitude":
         report = _map_with_accuracy(args, pipe)
     else:
         with tempfile.TemporaryDirectory() as tmp, cluster(args.backend):
             report = map_network(args.source, pipe, args.sparsity, args.jobs, args.backend, tmp, args.save,
-                                 progress=True, resume=args.resume)
+                                 progress=True, resume=args.resume, keep_ends=args.keep_ends)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, default=_jsonable, indent=1))
@@ -335,6 +341,8 @@ def _map_with_accuracy(args, pipe) -> dict:
 
     if args.eval is None:
         raise MapoptError("--calibrate re-fits for accuracy: give --eval DATA to measure it on other images")
+    if args.prune == "obs" and args.calibrate is None:
+        raise MapoptError("--prune obs chooses weights by output error on calibration images: give --calibrate DATA")
     if args.calibrate is not None and Path(args.calibrate).resolve() == Path(args.eval).resolve():
         raise MapoptError("--eval and --calibrate name the same file: evaluation images must take no part in "
                           "calibration (use the test split to evaluate, the train split to calibrate)")
@@ -346,8 +354,8 @@ def _map_with_accuracy(args, pipe) -> dict:
                             None if args.calibrate is None else read_images(args.calibrate, args.calib_size, args.seed),
                             args.seed)
     with tempfile.TemporaryDirectory() as tmp:
-        return map_model(model, pipe, evaluation, tmp, args.sparsity, Path(args.source).stem, progress=True,
-                         save=None if args.save is None else Path(args.save))
+        return map_model(model, pipe, evaluation, tmp, args.sparsity, args.prune, args.keep_ends,
+                         Path(args.source).stem, progress=True, save=None if args.save is None else Path(args.save))
 
 
 def _evaluate(args) -> int:

@@ -39,7 +39,7 @@ def sha256(path: str | Path) -> str:
 
 def import_model(model: str | Path, out_dir: str | Path, sparsity: float = 0.0, preset: str = "orc",
                  scope: str = "layer", weight_bits: int = 8, per_channel: bool = False,
-                 network: str | None = None, provenance: dict | None = None) -> Path:
+                 network: str | None = None, provenance: dict | None = None, keep_ends: bool = False) -> Path:
     """Read a weights file and write one instance file per conv and linear layer; returns the index path.
 
     `network` defaults to the file's stem; `provenance` (e.g. the script that ran the import) is
@@ -52,13 +52,13 @@ def import_model(model: str | Path, out_dir: str | Path, sparsity: float = 0.0, 
         raise MapoptError(str(exc)) from None
     provenance = {"source": model.name, "sha256": sha256(model), **(provenance or {})}
     return import_weights(weights, out_dir, sparsity, preset, scope, weight_bits, per_channel,
-                          network or model.stem, provenance)
+                          network or model.stem, provenance, keep_ends)
 
 
 def import_weights(weights: list[NamedWeight], out_dir: str | Path, sparsity: float = 0.0,
                    preset: str = "orc", scope: str = "layer", weight_bits: int = 8,
                    per_channel: bool = False, network: str = "network",
-                   provenance: dict | None = None) -> Path:
+                   provenance: dict | None = None, keep_ends: bool = False) -> Path:
     """Prune, quantize and write `weights` as instance files in `out_dir`; returns the index path.
 
     Parameters
@@ -73,13 +73,16 @@ def import_weights(weights: list[NamedWeight], out_dir: str | Path, sparsity: fl
         Weights the file stores as integers (TFLite int8) keep their integers and scales;
         pruning zeros the same positions in both.
     network, provenance : recorded in the index; `provenance` also in every instance file.
+    keep_ends : leave the first and the last layer unpruned (small, and the ones accuracy is most sensitive to).
     """
     if not isinstance(sparsity, numbers.Real) or not 0.0 <= sparsity < 1.0:
         raise MapoptError(f"sparsity must be a number in [0, 1), got {sparsity!r}")
     if scope not in PRUNE_SCOPES:
         raise MapoptError(f"prune scope must be one of {PRUNE_SCOPES}, got {scope!r}")
-    params = {"sparsity": float(sparsity), "prune_scope": scope}
-    pruned = magnitude_prune([w.weight for w in weights], sparsity, scope)
+    params = {"sparsity": float(sparsity), "prune_scope": scope, **({"keep_ends": True} if keep_ends else {})}
+    ends = {0, len(weights) - 1} if keep_ends else set()
+    middle = magnitude_prune([w.weight for i, w in enumerate(weights) if i not in ends], sparsity, scope)[::-1]
+    pruned = [w.weight if i in ends else middle.pop() for i, w in enumerate(weights)]
     layers = [_layer(w, p, weight_bits, per_channel) for w, p in zip(weights, pruned)]
     instances = [Instance(layer, hardware_preset(preset, weight_bits=layer.weight_bits), params, provenance or {})
                  for layer in layers]

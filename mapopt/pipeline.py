@@ -220,8 +220,9 @@ def hardware_note(given: Instance, pipe: Pipeline) -> dict:
 
 def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs: int = 1, backend: str = "loky",
                 workdir: str | Path | None = None, save: str | Path | None = None, progress: bool = False,
-                resume: str | Path | None = None) -> dict:
-    """Map every layer of a model file (imported at `sparsity`, recorded in the report) or an instance directory;
+                resume: str | Path | None = None, keep_ends: bool = False) -> dict:
+    """Map every layer of a model file (imported at `sparsity`, recorded in the report; `keep_ends`: first and
+    last layer unpruned) or an instance directory;
     network totals.
 
     With `save`, every layer's mapping is written to that directory (see :func:`map_layer`); with
@@ -239,7 +240,7 @@ def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs:
             workdir = Path(str(resume) + ".instances")
         if workdir is None:
             raise MapoptError("mapping a model file needs a working directory for its instances")
-        source = import_model(source, workdir, sparsity=sparsity, preset=pipe.hardware)
+        source = import_model(source, workdir, sparsity=sparsity, preset=pipe.hardware, keep_ends=keep_ends)
     files = [str(f) for f in instance_files(source)]
     if save is not None:
         save = Path(save)
@@ -253,7 +254,8 @@ def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs:
     if failed:
         raise MapoptError(f"{Path(failed[0]['task']['file']).stem}: {failed[0]['error']}")
     layers = [{k: v for k, v in r.items() if k not in ("key", "task")} for r in records]
-    return {**network_report(pipe, layers, time.perf_counter() - start), "sparsity": sparsity if imported else None}
+    return {**network_report(pipe, layers, time.perf_counter() - start), "sparsity": sparsity if imported else None,
+            "keep_ends": keep_ends if imported else None}
 
 
 def network_report(pipe: Pipeline, layers: list[dict], wall_time: float) -> dict:

@@ -81,6 +81,26 @@ def test_map_model_refits_every_layer_under_its_grouping_and_reports_accuracy(tm
     assert all(torch.equal(weights_before[k], v) for k, v in model.state_dict().items())  # the model is left unchanged
 
 
+def test_obs_pruning_with_kept_ends_prunes_the_middle_layers_by_output_error(tmp_path):
+    evaluation = Evaluation(images(8, 8), images(24, 9))
+    report = map_model(tiny_resnet(), parse("orc"), evaluation, tmp_path, sparsity=0.6, prune="obs", keep_ends=True)
+    assert report["prune"] == "obs" and report["keep_ends"]
+    decided = [layer["refit"]["decided"]["sparsity"] for layer in report["layers"]]
+    assert decided[0] < 0.1 and decided[-1] < 0.1  # the ends unpruned
+    assert all(0.55 <= s <= 0.65 for s in decided[1:-1])
+    with pytest.raises(Exception, match="needs calibration images"):
+        map_model(tiny_resnet(), parse("orc"), Evaluation(images(8, 8)), tmp_path / "b", sparsity=0.6, prune="obs")
+
+
+def test_pattern_placement_refits_within_the_kept_patterns(tmp_path):
+    report = map_model(tiny_resnet(), parse("pattern"), Evaluation(images(8, 10), images(24, 11)), tmp_path)
+    layers = report["layers"]
+    assert report["valid"] and report["exact"]
+    assert all(layer["refit"]["stage"] == "pattern" for layer in layers[:-1])  # the 3x3 convs
+    assert "no stage" in layers[-1]["refit"]["skipped"]  # the linear layer keeps the conventional mapping
+    assert all(layer["ou_activations"] <= layer["refit"]["decided"]["ou_activations"] for layer in layers[:-1])
+
+
 def test_a_pipeline_without_free_weights_keeps_the_decided_ones_and_says_why(tmp_path):
     report = map_model(tiny_resnet(), parse("reuse"), Evaluation(images(8, 4), images(8, 5)), tmp_path, sparsity=0.5)
     assert all("no stage of reuse" in layer["refit"]["skipped"] for layer in report["layers"])
@@ -115,6 +135,7 @@ def test_map_with_calibrate_and_eval_prints_accuracy_beside_the_gains(files):
     (["--calibrate", "{d}/train.npz"], "give --eval"),
     (["--calibrate", "{d}/test.npz", "--eval", "{d}/test.npz"], "take no part in calibration"),
     (["--eval", "{d}/test.npz", "--resume", "{d}/r.jsonl"], "--resume"),
+    (["--eval", "{d}/test.npz", "--prune", "obs"], "give --calibrate"),
 ])
 def test_accuracy_options_that_cannot_work_are_one_line_errors(files, args, message):
     proc = mapopt("map", files / "resnet8.th", "--pipeline", "orc", *[a.format(d=files) for a in args], ok=False)

@@ -268,6 +268,15 @@ def test_import_weights_prunes_and_quantizes(tmp_path):
     assert read_index(index)["provenance"] == {"source": "numpy", "sparsity": 0.5, "prune_scope": "layer"}
 
 
+def test_import_with_kept_ends_prunes_only_the_middle_layers(tmp_path):
+    rng = np.random.default_rng(3)
+    weights = [NamedWeight(f"l{i}", "linear", rng.normal(size=(6, 10)).astype(np.float32)) for i in range(4)]
+    index = import_weights(weights, tmp_path, sparsity=0.5, keep_ends=True)
+    insts = [read_instance(f) for f in instance_files(index)]
+    assert [i.layer.sparsity for i in insts] == [0.0, 0.5, 0.5, 0.0]
+    assert insts[1].params["keep_ends"] is True
+
+
 def test_import_keeps_stored_integers(tmp_path):
     q = np.array([[-127, 5, 0, 2], [1, -3, 100, 0]], dtype=np.int16)
     scale = np.array([0.01, 0.02], dtype=np.float32)

@@ -11,7 +11,7 @@ from mapopt.hardware import preset
 from mapopt.instance import Instance
 from mapopt.layer import Layer
 from mapopt.problems.filter_ordering.problem import Grouping
-from mapopt.refit import LayerStats, refit, to_grid
+from mapopt.refit import LayerStats, prune_obs, refit, to_grid
 from mapopt.solve import apply, solve
 
 
@@ -82,7 +82,7 @@ def test_the_groups_kept_rows_are_free_and_the_refitted_layer_maps_under_the_sam
     assert np.all(positive[w > 0]) and np.all(negative[w < 0])
     values = rng.integers(-60, 61, size=w.shape)
     filled = np.where((values > 0) & positive | (values < 0) & negative, values, 0)  # any values the masks allow
-    again = apply(Instance(inst.layer.with_matrix(filled), inst.spec), "filter-ordering", grouping.refitted())
+    again = apply(Instance(inst.layer.with_matrix(filled), inst.spec), "filter-ordering", grouping.refitted(filled, inst.spec))
     assert again.report.valid and again.report.exact
     assert again.objective <= decided.objective  # no row the grouping did not keep anyway
 
@@ -103,3 +103,39 @@ def test_apply_refuses_another_problems_decision():
     with pytest.raises(MapoptError, match="Grouping"):
         apply(inst, "filter-ordering", object())
     assert isinstance(apply(inst, "filter-ordering", Grouping((np.arange(2), np.arange(2, 4)))).solution, Grouping)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_obs_pruning_removes_the_sparsity_and_beats_magnitude_on_the_output(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(400, 30)) * rng.uniform(0.1, 3, size=30)  # inputs of very different scales
+    dense = rng.normal(size=(30, 5))
+    stats = stats_of(x, x @ dense)
+    pruned = prune_obs(stats, 0.5, block=10, damping=0.0)
+    assert np.all((pruned == 0).sum(axis=0) == 15)
+    magnitude = dense * (np.abs(dense) >= np.median(np.abs(dense), axis=0))
+    assert stats.error(pruned) < stats.error(magnitude)
+    assert stats.error(pruned) <= stats.error(refit(stats, magnitude != 0, damping=0.0)) * 1.5
+    assert np.allclose(prune_obs(stats, 0.0, damping=0.0), dense)  # nothing removed: the least-squares weights
+
+
+def test_pattern_placement_frees_the_cells_its_blocks_hold_and_maps_refitted_values_in_place():
+    rng = np.random.default_rng(5)
+    weight = rng.normal(size=(8, 4, 3, 3))
+    inst = Instance(Layer.from_weights(weight, "conv"), preset("pattern"))
+    decided = solve(inst, "pattern-placement", "kernel-grouped", seed=0)
+    placement = decided.solution
+    positive, negative = placement.free(placement.matrix, inst.spec)
+    assert np.all(positive[placement.matrix > 0]) and np.all(negative[placement.matrix < 0])
+    kernels = (positive | negative).reshape(4, 9, 8)  # (channel, position, filter)
+    for k in range(8):
+        for c in range(4):
+            p = placement.assignment[k, c]
+            allowed = kernels[c, :, k]
+            assert not allowed.any() if p < 0 else not allowed[~placement.patterns[p]].any()  # patterns kept
+    values = rng.integers(-100, 101, size=positive.shape)
+    filled = np.where((values > 0) & positive | (values < 0) & negative, values, 0)
+    again = apply(Instance(inst.layer.with_matrix(filled), inst.spec), "pattern-placement",
+                  placement.refitted(filled, inst.spec))
+    assert again.report.valid and again.report.exact, again.report.violations
+    assert again.objective <= decided.objective and np.array_equal(again.mapping.reference, filled)

@@ -86,8 +86,8 @@ class Grouping:
             masks.append(mask & held if spec.slice_layout == "per_crossbar" else mask)
         return masks[0], masks[1]
 
-    def refitted(self) -> "Grouping":
-        """The same groups over re-fitted weights (the layer's own, which keep only the rows kept here)."""
+    def refitted(self, matrix: np.ndarray, spec: HardwareSpec) -> "Grouping":
+        """The same groups over re-fitted weights `matrix` (the layer's own: the mapping reads them from the layer)."""
         return Grouping(self.groups)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import SolverError
+from ...hardware import HardwareSpec
 from ...instance import Instance
 from ...layer import unroll
 from ...layout import Block, crossbar_sets, outputs_per_group, place_blocks
@@ -122,6 +123,36 @@ class PatternPlacement:
     @property
     def reference(self) -> np.ndarray:
         return self.matrix
+
+    def free(self, matrix: np.ndarray, spec: HardwareSpec) -> tuple[np.ndarray, np.ndarray]:
+        """Cells a re-fit may set, as masks of those that may turn positive and negative (``inputs x outputs``):
+        a value may go wherever a placed block already holds a cell of its polarity for that input and output,
+        so blocks and placement stay as they are (kernels keep their patterns). With per-crossbar slices only
+        the decided cells stay free, sign kept (a new value could need a slice no block holds)."""
+        masks = [np.zeros(self.matrix.shape, dtype=bool) for _ in range(2)]
+        for block in self.blocks:
+            outputs, signs = block.columns[:, 0], block.columns[:, 2]
+            for mask, pol in zip(masks, (1, -1)):
+                held = np.unique(outputs[signs == pol])
+                mask[np.ix_(block.inputs, held)] = True
+        if spec.polarity != "differential":  # one crossbar set holds both signs
+            masks[1] = masks[0]
+        if spec.slice_layout == "per_crossbar":
+            masks = [masks[0] & (self.matrix > 0), masks[1] & (self.matrix < 0)]
+        return masks[0], masks[1]
+
+    def refitted(self, matrix: np.ndarray, spec: HardwareSpec) -> "PatternPlacement":
+        """The same blocks at the same places, holding the cells of re-fitted weights `matrix` (within `free`)."""
+        sets = crossbar_sets(matrix, spec)
+        where = {(int(sign), int(slc)): (i, k) for i, cset in enumerate(sets)
+                 for k, (_, _, sign, slc) in enumerate(cset.columns[0])}
+        blocks = []
+        for block in self.blocks:
+            located = np.array([where[(int(c[2]), int(c[3]))] for c in block.columns])
+            values = sets[located[0, 0]].values[np.ix_(block.inputs, block.columns[:, 0])]
+            cells = values[:, np.arange(len(block.columns)), located[:, 1]]
+            blocks.append(Block(block.inputs, cells, block.columns, block.targets))
+        return PatternPlacement(self.patterns, self.assignment, self.formation, tuple(blocks), self.where, matrix)
 
 
 def to_mapping(inst: Instance, decision: PatternPlacement) -> Mapping:
