@@ -12,9 +12,10 @@ otherwise fidelity (agreement of the top class with the dense network's), for th
 (``float``), with each layer's decided weights (``decided``: pruned or approximated, nothing re-fitted)
 and after the re-fit (``refit``).
 
-A stage whose decision has ``free`` and ``refitted`` (filter ordering's `Grouping`: every cell of a row
-its group keeps) is re-fitted under; a layer whose pipeline has none keeps its decided weights, and
-its report says why.
+A stage whose decision has ``free`` and ``refitted`` (filter ordering's `Grouping`: every cell of a row its
+group keeps; pattern placement: every cell its blocks hold) or ``ties`` and ``with_stored`` (reuse
+clustering: each leader's stored vector, read by its followers times their scales) is re-fitted under;
+a layer whose pipeline has none keeps its decided weights, and its report says why.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import copy
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ from .models import calibration as calib
 from .models.cifar import MEAN, STD, require_torch, with_weights
 from .models.torch_import import state_dict_weights
 from .pipeline import Pipeline, hardware_note, map_layer, network_report, on_hardware
-from .refit import prune_obs, refit, to_grid
+from .refit import prune_obs, refit, refit_tied, to_grid
 
 METRICS = ("top1", "fidelity")
 PRUNINGS = ("magnitude", "obs")
@@ -159,22 +160,32 @@ def _weights(layer: Layer, matrix: np.ndarray) -> np.ndarray:
 
 
 def _refit_layer(inst: Instance, pipe: Pipeline, first, stats, save: Path | None):
-    """The layer re-fitted on `stats` under the first decision that leaves weights free, mapped again under it;
-    and the note for its report. Without such a decision the layer is kept as decided."""
-    stage = next((s for s, d in first.decisions.items() if hasattr(d, "free")), None)
+    """The layer re-fitted on `stats` under the first decision that leaves weights free (``free``: cells by
+    polarity) or ties them (``ties``: shared vectors), mapped again under it; and the note for its report.
+    Without such a decision, or when the re-fit does not lower the calibration error after rounding or does
+    not map validly, the layer keeps its decided weights."""
+    stage = next((s for s, d in first.decisions.items() if hasattr(d, "free") or hasattr(d, "ties")), None)
     if stage is None:
         return first, {"skipped": f"no stage of {','.join(pipe.stages)} leaves weights free to re-fit"}
     decision, layer = first.decisions[stage], inst.layer
-    scale = np.broadcast_to(layer.scale, (layer.n_outputs,))[None, :]
-    matrix = to_grid(refit(stats, *decision.free(first.matrix, inst.spec)), layer.scale, layer.weight_bits)
-    before, after = stats.error(first.matrix * scale), stats.error(matrix * scale)
+    scale = np.broadcast_to(layer.scale, (layer.n_outputs,))
+    if hasattr(decision, "free"):
+        matrix = to_grid(refit(stats, *decision.free(first.matrix, inst.spec)), layer.scale, layer.weight_bits)
+        refitted = decision.refitted(matrix, inst.spec)
+    else:
+        ties = [replace(t, scales=t.scales * scale[t.outputs]) for t in decision.ties()]
+        qmax = 2 ** (layer.weight_bits - 1) - 1
+        refitted = decision.with_stored([np.clip(np.rint(v), -qmax, qmax).astype(np.int64)
+                                         for v in refit_tied(stats, ties)])
+        matrix = refitted.matrix
+    before, after = stats.error(first.matrix * scale[None, :]), stats.error(matrix * scale[None, :])
     note = {"stage": stage, "rows": stats.rows, "calibration_error": {"decided": before, "refit": min(before, after)},
             "decided": {"ou_activations": first.report["ou_activations"], "cells": first.report["cells"],
                         "sparsity": float(np.mean(first.matrix == 0))}}
     if after >= before:  # rounding (or the ridge term) lost what the fit gained: keep the decided weights
         return first, {**note, "kept_decided": True}
     again = map_layer(Instance(layer.with_matrix(matrix), inst.spec, inst.params, inst.provenance), pipe, save,
-                      fixed={stage: decision.refitted(matrix, inst.spec)})
+                      fixed={stage: refitted})
     if not again.report["valid"]:  # e.g. a value needing a slice plane no block holds: keep the decided weights
         return first, {**note, "calibration_error": {"decided": before, "refit": before}, "kept_decided": True,
                        "refit_invalid": again.report["violations"][:3]}

@@ -101,10 +101,13 @@ def test_pattern_placement_refits_within_the_kept_patterns(tmp_path):
     assert all(layer["ou_activations"] <= layer["refit"]["decided"]["ou_activations"] for layer in layers[:-1])
 
 
-def test_a_pipeline_without_free_weights_keeps_the_decided_ones_and_says_why(tmp_path):
-    report = map_model(tiny_resnet(), parse("reuse"), Evaluation(images(8, 4), images(8, 5)), tmp_path, sparsity=0.5)
-    assert all("no stage of reuse" in layer["refit"]["skipped"] for layer in report["layers"])
-    assert report["accuracy"]["refit"] is not None  # batch norm re-estimated all the same
+def test_reuse_refits_the_leaders_stored_vectors_and_keeps_the_ties(tmp_path):
+    report = map_model(tiny_resnet(), parse("reuse"), Evaluation(images(8, 4), images(24, 5)), tmp_path, sparsity=0.5)
+    assert report["valid"] and report["exact"] and report["accuracy"]["refit"] is not None
+    notes = [layer["refit"] for layer in report["layers"]]
+    assert all(n["stage"] == "reuse" and n["calibration_error"]["refit"] <= n["calibration_error"]["decided"]
+               for n in notes)
+    assert sum(n["calibration_error"]["refit"] for n in notes) < sum(n["calibration_error"]["decided"] for n in notes)
 
 
 @pytest.fixture(scope="module")

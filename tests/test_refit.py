@@ -11,7 +11,7 @@ from mapopt.hardware import preset
 from mapopt.instance import Instance
 from mapopt.layer import Layer
 from mapopt.problems.filter_ordering.problem import Grouping
-from mapopt.refit import LayerStats, prune_obs, refit, to_grid
+from mapopt.refit import LayerStats, Tie, prune_obs, refit, refit_tied, to_grid
 from mapopt.solve import apply, solve
 
 
@@ -139,3 +139,28 @@ def test_pattern_placement_frees_the_cells_its_blocks_hold_and_maps_refitted_val
                   placement.refitted(filled, inst.spec))
     assert again.report.valid and again.report.exact, again.report.violations
     assert again.objective <= decided.objective and np.array_equal(again.mapping.reference, filled)
+
+
+def test_tied_refit_recovers_shared_vectors_and_never_raises_the_error():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(300, 8))
+    leader = rng.normal(size=4)
+    truth = np.zeros((8, 3))
+    truth[:4, 0], truth[:4, 1], truth[4:, 2] = leader, 2 * leader, rng.normal(size=4)
+    ties = [Tie(np.arange(4), np.zeros(4), np.array([0, 1]), np.array([1.0, 2.0])),
+            Tie(np.arange(4, 8), np.zeros(4), np.array([2]), np.array([1.0]))]
+    stats = stats_of(x, x @ truth)
+    values = refit_tied(stats, ties, sweeps=3, damping=0.0)
+    assert np.allclose(values[0], leader) and np.allclose(values[1], truth[4:, 2])
+    noisy = stats_of(x, x @ (truth + rng.normal(size=truth.shape)))  # no tied matrix fits: the error only falls
+    start = [rng.normal(size=4), rng.normal(size=4)]
+    tied = [Tie(t.rows, v, t.outputs, t.scales) for t, v in zip(ties, start)]
+
+    def matrix(vals):
+        w = np.zeros((8, 3))
+        for t, v in zip(ties, vals):
+            w[np.ix_(t.rows, t.outputs)] += np.outer(v, t.scales)
+        return w
+
+    errors = [noisy.error(matrix(refit_tied(noisy, tied, sweeps=k, damping=0.0))) for k in range(4)]
+    assert all(a >= b - 1e-12 for a, b in zip(errors, errors[1:])) and errors[-1] < errors[0]

@@ -18,6 +18,7 @@ from ...errors import SolverError
 from ...instance import Instance
 from ...layout import Block, crossbar_sets, place_blocks
 from ...mapping import Mapping
+from ...refit import Tie
 from .. import contract
 from ..contract import Outcome, Problem, register_problem
 
@@ -270,6 +271,30 @@ class Reuse:
     def fanout(self) -> Fanout:
         """The stored leader columns as a layer of their own, and who reads them."""
         return fanout(list(self.blocks), list(self.clusterings), len(self.matrix))
+
+    def ties(self) -> list[Tie]:
+        """The vectors a re-fit may set: each leader's stored vector on its block's rows, read by its followers
+        (each times its scale); pruned outputs stay zero."""
+        out = []
+        for block, cl in zip(self.blocks, self.clusterings):
+            stored = cl.stored(block)
+            for lead in np.unique(cl.leader[cl.leader >= 0]):
+                outputs = np.flatnonzero(cl.leader == lead)
+                out.append(Tie(block.rows, stored[lead].astype(np.float64), outputs, cl.scale[outputs].astype(np.float64)))
+        return out
+
+    def with_stored(self, values: list[np.ndarray]) -> "Reuse":
+        """The same clusterings storing integer `values` (one per tie, in `ties` order) for their leaders."""
+        clusterings, approx, k = [], np.zeros_like(self.matrix), 0
+        for block, cl in zip(self.blocks, self.clusterings):
+            centers = cl.stored(block).copy()
+            for lead in np.unique(cl.leader[cl.leader >= 0]):
+                centers[lead] = values[k]
+                k += 1
+            new = Clustering(cl.leader, cl.scale, centers)
+            clusterings.append(new)
+            approx[block.rows] = approximate(block, new).T
+        return Reuse(self.blocks, tuple(clusterings), approx)
 
 
 def to_mapping(inst: Instance, decision: Reuse) -> Mapping:
