@@ -119,11 +119,10 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
         weights = {g.layer.name: unroll(modules[g.layer.name].weight.detach().double().numpy()) for g in instances}
         targets, picks = calib.dense_targets(dense, weights, calib_x, evaluation.seed)
     mapped, decided, layers = copy.deepcopy(dense), {}, []
+    cursor = None if calib_x is None else calib.Cursor(mapped, calib_x)
     for i, given in enumerate(instances):
         inst, name = on_hardware(given, pipe), given.layer.name
-        stats = None
-        if calib_x is not None:
-            stats = calib.layer_stats(mapped, name, calib_x, targets.pop(name), picks[name], evaluation.seed)
+        stats = None if cursor is None else cursor.stats(name, targets.pop(name), picks[name], evaluation.seed)
         if prune == "obs" and not (keep_ends and i in (0, len(instances) - 1)):
             layer = inst.layer
             inst = Instance(layer.with_matrix(to_grid(prune_obs(stats, sparsity), layer.scale, layer.weight_bits)),

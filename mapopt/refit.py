@@ -25,6 +25,9 @@ from .errors import MapoptError
 #: zero after a ReLU) from blowing weights up on 1,024 calibration images. ResNet-20 at 80 % (ORC, 2,000 test
 #: images): top-1 0.729 at 0.01 (OBC/SparseGPT's value), 0.739 at 0.1, 0.697 at 0.3, 0.43 at 1
 DAMPING = 0.1
+#: re-solves of an output whose solution takes forbidden signs (each a dense solve of up to inputs x inputs):
+#: capped so that a layer's re-fit costs a bounded number of solves per output
+SIGN_ROUNDS = 2
 #: passes of the tied re-fit over its vectors (the error falls little after the third on ResNet layers)
 TIE_SWEEPS = 4
 #: inputs SparseGPT's mask is chosen over at a time (its paper's 128: adaptive within, uniform across blocks)
@@ -54,8 +57,9 @@ def refit(stats: LayerStats, positive: np.ndarray, negative: np.ndarray | None =
     `positive` allows and negative only where `negative` does (the same mask when None), zero elsewhere.
 
     Each output is solved over the cells it may use; a cell whose solution takes a sign it may not have is
-    fixed at zero and the output solved again, until every sign is allowed (an active-set descent: never
-    worse than the cells' zero, not always the sign-constrained optimum)."""
+    fixed at zero and the output solved again, up to `SIGN_ROUNDS` times, then any cell still of a wrong sign
+    is zeroed (an active-set descent cut short: not always the sign-constrained optimum, so callers compare
+    errors before keeping it)."""
     positive = np.asarray(positive, dtype=bool)
     negative = positive if negative is None else np.asarray(negative, dtype=bool)
     n, m = stats.cross.shape
@@ -74,7 +78,7 @@ def refit(stats: LayerStats, positive: np.ndarray, negative: np.ndarray | None =
         out[np.ix_(rows, cols)] = _solve(stats, rows, cols, ridge)
     for j in range(m):
         rows = np.flatnonzero(usable[:, j])
-        while True:
+        for _ in range(SIGN_ROUNDS):
             w = out[rows, j]
             wrong = ((w > 0) & ~positive[rows, j]) | ((w < 0) & ~negative[rows, j])
             if not wrong.any():
@@ -82,6 +86,8 @@ def refit(stats: LayerStats, positive: np.ndarray, negative: np.ndarray | None =
             out[rows[wrong], j] = 0.0
             rows = rows[~wrong]
             out[rows, j] = _solve(stats, rows, [j], ridge)[:, 0] if len(rows) else 0.0
+        w = out[:, j]
+        w[((w > 0) & ~positive[:, j]) | ((w < 0) & ~negative[:, j])] = 0.0  # what the last round left wrong
     return out
 
 

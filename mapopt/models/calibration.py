@@ -63,7 +63,7 @@ class _RowTap:
                 self.picks = positions(self.n_images, _output_size(module, x)[0] * _output_size(module, x)[1], self.seed)
             rows = _patches(module, x, torch.as_tensor(self.picks[self.start:self.start + len(x)], dtype=torch.long))
         self.start += len(x)
-        self.sink(rows.double())
+        self.sink(rows.float())
         if self.stop:
             raise _Reached
 
@@ -91,8 +91,9 @@ def _patches(module, x, picks):
     return patches.permute(0, 1, 4, 2, 3).reshape(-1, x.shape[1] * kh * kw)
 
 
-def _passes(model, images, taps: dict) -> None:
-    """Forward `images` through `model` in batches with `taps` (module name -> `_RowTap`) attached."""
+def _passes(model, images, taps: dict, run=None) -> None:
+    """Forward `images` in batches through `run` (default `model`) with `taps` (name of a module of `model` ->
+    `_RowTap`) attached."""
     torch = require_torch()
     modules = layers_of(model)
     handles = [modules[name].register_forward_pre_hook(tap) for name, tap in taps.items()]
@@ -100,7 +101,7 @@ def _passes(model, images, taps: dict) -> None:
         with torch.inference_mode():
             for start in range(0, len(images), BATCH):
                 try:
-                    model(images[start:start + BATCH])
+                    (run or model)(images[start:start + BATCH])
                 except _Reached:
                     pass
     finally:
@@ -114,28 +115,55 @@ def dense_targets(model, weights: dict, images, seed: int) -> tuple[dict, dict]:
     torch = require_torch()
     targets: dict = {name: [] for name in weights}
     taps = {name: _RowTap(None, len(images), seed, None,
-                          lambda rows, name=name, w=torch.as_tensor(w, dtype=torch.float64): targets[name].append(rows @ w),
+                          lambda rows, name=name, w=torch.as_tensor(w, dtype=torch.float32): targets[name].append(rows @ w),
                           stop=False)
             for name, w in weights.items()}
     _passes(model, images, taps)
     return {name: torch.cat(t) for name, t in targets.items()}, {name: tap.picks for name, tap in taps.items()}
 
 
-def layer_stats(model, name: str, images, target, picks: np.ndarray | None, seed: int) -> LayerStats:
-    """`LayerStats` of layer `name`: `model`'s input rows there (the pass stops at the layer) against the
-    dense `target` at the same positions `picks`."""
+def layer_stats(model, name: str, images, target, picks: np.ndarray | None, seed: int, run=None) -> LayerStats:
+    """`LayerStats` of layer `name`: `model`'s input rows there (the pass, through `run` if given, stops at the
+    layer) against the dense `target` at the same positions `picks`."""
     sums: dict = {"hessian": 0.0, "cross": 0.0, "rows": 0}
 
-    def add(rows) -> None:
+    def add(rows) -> None:  # float32 products of one batch, summed over batches in float64
         y = target[sums["rows"]:sums["rows"] + len(rows)]
-        sums["hessian"] = sums["hessian"] + rows.T @ rows
-        sums["cross"] = sums["cross"] + rows.T @ y
+        sums["hessian"] = sums["hessian"] + (rows.T @ rows).double()
+        sums["cross"] = sums["cross"] + (rows.T @ y).double()
         sums["rows"] += len(rows)
 
-    _passes(model, images, {name: _RowTap(None, len(images), seed, picks, add, stop=True)})
+    _passes(model, images, {name: _RowTap(None, len(images), seed, picks, add, stop=True)}, run)
     if not sums["rows"]:
         raise MapoptError("calibration needs at least one image")
-    return LayerStats(sums["hessian"].numpy(), sums["cross"].numpy(), float((target ** 2).sum()), sums["rows"])
+    return LayerStats(sums["hessian"].numpy(), sums["cross"].numpy(), float((target.double() ** 2).sum()), sums["rows"])
+
+
+class Cursor:
+    """Where the mapped network's calibration passes start. A network that lists its parts (``segments()``:
+    callables in order, each with the conv and linear layers it holds, as `mapopt.models.cifar` networks do)
+    keeps the input of the part being re-fitted, so each layer's statistics cost a pass through its own part
+    only; any other network is run from the images for every layer. Layers must be asked for in network order,
+    each part's layers final before a later part's are asked for."""
+
+    def __init__(self, model, images) -> None:
+        self.model, self.inputs, self.part = model, images, 0
+        self.parts = model.segments() if hasattr(model, "segments") else None
+
+    def stats(self, name: str, target, picks: np.ndarray | None, seed: int) -> LayerStats:
+        """`layer_stats` of layer `name` on the mapped network as it stands."""
+        if self.parts is None:
+            return layer_stats(self.model, name, self.inputs, target, picks, seed)
+        torch = require_torch()
+        k = next(i for i, (_, names) in enumerate(self.parts) if name in names)
+        if k < self.part:
+            raise MapoptError(f"layer {name} asked for after a later part of the network")
+        while self.part < k:
+            run = self.parts[self.part][0]
+            with torch.inference_mode():
+                self.inputs = torch.cat([run(self.inputs[i:i + BATCH]) for i in range(0, len(self.inputs), BATCH)])
+            self.part += 1
+        return layer_stats(self.model, name, self.inputs, target, picks, seed, run=self.parts[k][0])
 
 
 def reestimate_batchnorm(model, images) -> None:

@@ -98,10 +98,19 @@ def _modules() -> tuple[type, type]:
             self.linear = nn.Linear(WIDTHS[-1], N_CLASSES)
 
         def forward(self, x):
-            out = F.relu(self.bn1(self.conv1(x)))
-            out = self.layer3(self.layer2(self.layer1(out)))
-            out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-            return self.linear(out)
+            for run, _ in self.segments():
+                x = run(x)
+            return x
+
+        def segments(self) -> list:
+            """The network as a chain of parts, each a callable and the conv and linear layers it holds (stem,
+            every block, head), so a pass can start from any part's cached input (`calibration.Cursor`)."""
+            parts = [(lambda x: F.relu(self.bn1(self.conv1(x))), ["conv1"])]
+            for stage in (1, 2, 3):
+                for i, block in enumerate(getattr(self, f"layer{stage}")):
+                    parts.append((block, [f"layer{stage}.{i}.conv1", f"layer{stage}.{i}.conv2"]))
+            parts.append((lambda x: self.linear(F.adaptive_avg_pool2d(x, 1).flatten(1)), ["linear"]))
+            return parts
 
     return BasicBlock, CifarResNet
 
