@@ -32,12 +32,16 @@ CHECKPOINTS = {"resnet20": "resnet20-12fca82f.th", "resnet32": "resnet32-d509ac1
                "resnet44": "resnet44-014dd654.th"}
 JSONL = ROOT / "results" / "accuracy_refit.jsonl"
 MD = ROOT / "experiments" / "results" / "accuracy_refit.md"
-#: (pipeline, sparsities, prunings): the grouping pipelines over a sparsity sweep, the others at their setting
-SETTINGS = [("orc", (0.5, 0.7, 0.75, 0.8, 0.9), ("magnitude", "obs")),
-            ("bitslice", (0.8,), ("magnitude", "obs")),
-            ("pattern", (0.0,), ("magnitude",)),
-            ("reuse", (0.0,), ("magnitude",)),
-            ("prap", (0.8,), ("magnitude",))]
+#: (pipeline, sparsities, prunings, stage parameters): the grouping pipelines over a sparsity sweep, the others
+#: at their seed's setting (pattern: seed 003's 8 patterns of 4 entries, 30 % of kernels removed; reuse: PRAP's
+#: theta 0.25 and seed 004's headline 0.5)
+SETTINGS = [("orc", (0.5, 0.7, 0.75, 0.8, 0.9), ("magnitude", "obs"), {}),
+            ("bitslice", (0.8,), ("magnitude", "obs"), {}),
+            ("pattern", (0.0,), ("magnitude",), {}),
+            ("reuse", (0.0,), ("magnitude",), {}),
+            ("prap", (0.8,), ("magnitude",), {}),
+            ("reuse", (0.0,), ("magnitude",), {"reuse": {"theta": 0.5}}),
+            ("prap", (0.8,), ("magnitude",), {"reuse": {"theta": 0.5}})]
 CALIBRATION = 1024
 
 
@@ -52,8 +56,8 @@ def run_point(task: dict) -> dict:
                             read_images(DATA / "cifar10_train_jpeg.npz", CALIBRATION))
     model = load_resnet(WEIGHTS / "resnet_cifar10_akamaster" / CHECKPOINTS[task["network"]])
     with tempfile.TemporaryDirectory() as tmp:
-        report = map_model(model, parse(task["pipeline"]), evaluation, tmp, task["sparsity"], task["prune"],
-                           keep_ends=True)
+        report = map_model(model, parse(task["pipeline"], params=task.get("params")), evaluation, tmp,
+                           task["sparsity"], task["prune"], keep_ends=True)
     refitted = sum("stage" in layer["refit"] for layer in report["layers"])
     return {"accuracy": {k: report["accuracy"][k] for k in ("metric", "float", "decided", "refit")},
             "gain": report["gain"], "valid": report["valid"], "exact": report["exact"],
@@ -81,7 +85,9 @@ def markdown(records: list[dict], command: str) -> str:
             t = r["task"]
             if t["network"] != network:
                 continue
-            head = f"| {t['pipeline']} | {t['prune']} | {t['sparsity']:.2f} |"
+            setting = " ".join([t["pipeline"], *(f"{st}.{k}={v}" for st, kv in t.get("params", {}).items()
+                                                 for k, v in kv.items())])
+            head = f"| {setting} | {t['prune']} | {t['sparsity']:.2f} |"
             if r.get("status") == "error":
                 lines.append(f"{head} error: {r['error']} |||||||||")
                 continue
@@ -102,8 +108,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if not DATA.is_dir():
         sys.exit(f"skipped: {DATA} is absent")
-    tasks = [{"network": n, "pipeline": p, "sparsity": s, "prune": prune, "eval_size": args.eval_size}
-             for n in args.networks for p, sparsities, prunings in SETTINGS for s in sparsities for prune in prunings]
+    tasks = [{"network": n, "pipeline": p, "sparsity": s, "prune": prune, "eval_size": args.eval_size,
+              **({"params": params} if params else {})}
+             for n in args.networks for p, sparsities, prunings, params in SETTINGS for s in sparsities for prune in prunings]
     records = run_bench(tasks, run_point, args.jsonl, jobs=1, progress=True)
     command = "python experiments/accuracy_refit.py " + " ".join(sys.argv[1:] if argv is None else argv)
     MD.parent.mkdir(parents=True, exist_ok=True)
