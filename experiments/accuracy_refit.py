@@ -104,13 +104,18 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--networks", nargs="+", default=["resnet20", "resnet44"], choices=sorted(CHECKPOINTS))
     ap.add_argument("--eval-size", type=int, default=None, help="test images (default: all 10,000)")
+    ap.add_argument("--pipelines", nargs="+", help="only these pipelines (default: all of SETTINGS)")
+    ap.add_argument("--sparsities", nargs="+", type=float, help="only these sparsities of the sweeps")
+    ap.add_argument("--prunings", nargs="+", choices=("magnitude", "obs"), help="only these prunings")
     ap.add_argument("--jsonl", type=Path, default=JSONL, help="results file (resumable)")
     args = ap.parse_args(argv)
     if not DATA.is_dir():
         sys.exit(f"skipped: {DATA} is absent")
     tasks = [{"network": n, "pipeline": p, "sparsity": s, "prune": prune, "eval_size": args.eval_size,
               **({"params": params} if params else {})}
-             for n in args.networks for p, sparsities, prunings, params in SETTINGS for s in sparsities for prune in prunings]
+             for n in args.networks for p, sparsities, prunings, params in SETTINGS for s in sparsities for prune in prunings
+             if (args.pipelines is None or p in args.pipelines) and (args.prunings is None or prune in args.prunings)
+             and (args.sparsities is None or len(sparsities) == 1 or s in args.sparsities)]
     records = run_bench(tasks, run_point, args.jsonl, jobs=1, progress=True)
     command = "python experiments/accuracy_refit.py " + " ".join(sys.argv[1:] if argv is None else argv)
     MD.parent.mkdir(parents=True, exist_ok=True)
