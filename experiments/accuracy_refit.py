@@ -12,8 +12,8 @@ weights, nothing re-fitted) and ``refit``; relative = mapped / float. Gains are 
 hardware, of the re-fitted mapping (what the accuracy belongs to). Pipelines whose decisions leave no weight
 free (pattern, reuse, prap) are only batch-norm re-estimated; their row says so.
 
-Records go to ``results/accuracy_refit.jsonl`` (rerun to resume); the table to
-``experiments/results/accuracy_refit.md``. Skips, with a message, when ``../shared`` is absent.
+Records go to ``results/accuracy_refit.jsonl`` (rerun to resume; ``--pipelines``, ``--sparsities`` and
+``--prunings`` select points); the table, of every point in that file, to ``experiments/results/accuracy_refit.md``. Skips, with a message, when ``../shared`` is absent.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mapopt.bench import run_bench
+from mapopt.bench import read_results, run_bench
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT.parent / "shared" / "weights"
@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
              for n in args.networks for p, sparsities, prunings, params in SETTINGS for s in sparsities for prune in prunings
              if (args.pipelines is None or p in args.pipelines) and (args.prunings is None or prune in args.prunings)
              and (args.sparsities is None or len(sparsities) == 1 or s in args.sparsities)]
-    records = run_bench(tasks, run_point, args.jsonl, jobs=1, progress=True)
+    run_bench(tasks, run_point, args.jsonl, jobs=1, progress=True)
+    records = read_results(args.jsonl)  # every point measured so far, earlier selections included
     command = "python experiments/accuracy_refit.py " + " ".join(sys.argv[1:] if argv is None else argv)
     MD.parent.mkdir(parents=True, exist_ok=True)
     MD.write_text(markdown(records, command.strip()))
