@@ -37,10 +37,10 @@ from .models import calibration as calib
 from .models.cifar import MEAN, STD, require_torch, with_weights
 from .models.torch_import import state_dict_weights
 from .pipeline import Pipeline, hardware_note, map_layer, network_report, on_hardware
-from .refit import prune_obs, refit, refit_tied, to_grid
+from .refit import prune_obs, refit, refit_tied, saliency, to_grid
 
 METRICS = ("top1", "fidelity")
-PRUNINGS = ("magnitude", "obs")
+PRUNINGS = ("magnitude", "obs", "obs-rows")
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,21 +91,23 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
     """Map every conv and linear layer of torch `model` through `pipe` with accuracy in the loop (see the module
     docstring); the network report of `mapopt.pipeline.map_network` plus ``accuracy`` and each layer's ``refit``.
 
-    `prune` chooses what `sparsity` removes from each layer: ``magnitude`` (at import) or ``obs`` (by output
-    error on the calibration images, `mapopt.refit.prune_obs`, on the inputs the mapped layers before it give);
+    `prune` chooses what `sparsity` removes from each layer: ``magnitude`` (at import), ``obs`` (by output
+    error on the calibration images, `mapopt.refit.prune_obs`, on the inputs the mapped layers before it give),
+    or ``obs-rows`` (magnitude decides the grouping and how many rows each group keeps, output error which rows:
+    pruning in the unit that saves hardware, for decisions with ``free_by``);
     `keep_ends` leaves the first and last layers unpruned.
     `model` is left unchanged; instances are written to `workdir`, the final mappings to `save` if given."""
     torch = require_torch()
     start = time.perf_counter()
     if prune not in PRUNINGS:
         raise MapoptError(f"prune must be one of {PRUNINGS}, got {prune!r}")
-    if prune == "obs" and evaluation.calibration is None:
-        raise MapoptError("pruning by output error (obs) needs calibration images")
+    if prune != "magnitude" and evaluation.calibration is None:
+        raise MapoptError(f"pruning by output error ({prune}) needs calibration images")
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
     dense = model.eval()
     modules = calib.layers_of(dense)
-    index = import_weights(state_dict_weights(dense), workdir, sparsity if prune == "magnitude" else 0.0,
+    index = import_weights(state_dict_weights(dense), workdir, sparsity if prune != "obs" else 0.0,
                            pipe.hardware, network=network, keep_ends=keep_ends)
     instances = [read_instance(f) for f in instance_files(index)]
     missing = [g.layer.name for g in instances if g.layer.name not in modules]
@@ -130,7 +132,7 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
         first = map_layer(inst, pipe, save)
         decided[name] = _weights(inst.layer, first.matrix)
         final, note = (first, {"skipped": "no calibration images"}) if stats is None else \
-            _refit_layer(inst, pipe, first, stats, save)
+            _refit_layer(inst, pipe, first, stats, save, by_rows=prune == "obs-rows")
         with torch.no_grad():
             calib.layers_of(mapped)[name].weight.copy_(torch.as_tensor(_weights(inst.layer, final.matrix)))
         layers.append({**final.report, **hardware_note(given, pipe), "refit": note})
@@ -158,7 +160,7 @@ def _weights(layer: Layer, matrix: np.ndarray) -> np.ndarray:
     return matrix_to_weight(matrix * scale[None, :], layer.shape).astype(np.float32)
 
 
-def _refit_layer(inst: Instance, pipe: Pipeline, first, stats, save: Path | None):
+def _refit_layer(inst: Instance, pipe: Pipeline, first, stats, save: Path | None, by_rows: bool = False):
     """The layer re-fitted on `stats` under the first decision that leaves weights free (``free``: cells by
     polarity) or ties them (``ties``: shared vectors), mapped again under it; and the note for its report.
     Without such a decision, or when the re-fit does not lower the calibration error after rounding or does
@@ -169,7 +171,9 @@ def _refit_layer(inst: Instance, pipe: Pipeline, first, stats, save: Path | None
     decision, layer = first.decisions[stage], inst.layer
     scale = np.broadcast_to(layer.scale, (layer.n_outputs,))
     if hasattr(decision, "free"):
-        matrix = to_grid(refit(stats, *decision.free(first.matrix, inst.spec)), layer.scale, layer.weight_bits)
+        free = decision.free_by(saliency(stats), first.matrix, inst.spec) if by_rows and hasattr(decision, "free_by") \
+            else decision.free(first.matrix, inst.spec)
+        matrix = to_grid(refit(stats, *free), layer.scale, layer.weight_bits)
         refitted = decision.refitted(matrix, inst.spec)
     else:
         ties = [replace(t, scales=t.scales * scale[t.outputs]) for t in decision.ties()]

@@ -107,9 +107,11 @@ def _parser() -> argparse.ArgumentParser:
                         "see mapopt.images), towards the dense network's outputs; needs --eval")
     p.add_argument("--calib-size", type=int, default=1024,
                    help="calibration images: a seeded, class-stratified subset (default 1024)")
-    p.add_argument("--prune", choices=("magnitude", "obs"), default="magnitude",
-                   help="what --sparsity removes: smallest magnitudes (at import), or least output error on the "
-                        "calibration images (obs: Optimal Brain Surgeon in blocks, as SparseGPT; needs --calibrate)")
+    p.add_argument("--prune", choices=("magnitude", "obs", "obs-rows"), default="magnitude",
+                   help="what --sparsity removes: smallest magnitudes (at import); least output error on the "
+                        "calibration images (obs: Optimal Brain Surgeon in blocks, as SparseGPT); or magnitude for "
+                        "the grouping and its row counts, output error for which rows each group keeps (obs-rows); "
+                        "the last two need --calibrate")
     p.add_argument("--eval", metavar="DATA",
                    help="measure top-1 (fidelity to the dense network without labels) on these images: dense, "
                         "with the decided weights and re-fitted; layers are then mapped one after another")
@@ -341,8 +343,9 @@ def _map_with_accuracy(args, pipe) -> dict:
 
     if args.eval is None:
         raise MapoptError("--calibrate re-fits for accuracy: give --eval DATA to measure it on other images")
-    if args.prune == "obs" and args.calibrate is None:
-        raise MapoptError("--prune obs chooses weights by output error on calibration images: give --calibrate DATA")
+    if args.prune != "magnitude" and args.calibrate is None:
+        raise MapoptError(f"--prune {args.prune} chooses weights by output error on calibration images: "
+                          "give --calibrate DATA")
     if args.calibrate is not None and Path(args.calibrate).resolve() == Path(args.eval).resolve():
         raise MapoptError("--eval and --calibrate name the same file: evaluation images must take no part in "
                           "calibration (use the test split to evaluate, the train split to calibrate)")

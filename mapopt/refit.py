@@ -166,6 +166,17 @@ def prune_obs(stats: LayerStats, sparsity: float, block: int = OBS_BLOCK, dampin
     return w.T
 
 
+def saliency(stats: LayerStats, damping: float = DAMPING) -> tuple[np.ndarray, np.ndarray]:
+    """What removing each weight of the least-squares fit ``W* = H^-1 C`` costs its output, as Optimal Brain
+    Surgeon counts it (``w^2 / [H^-1]_ii``), split by the weight's sign: (positive part, negative part)."""
+    n = stats.hessian.shape[0]
+    system = stats.hessian + damping * max(float(np.mean(np.diag(stats.hessian))), 1e-12) * np.eye(n)
+    factor = scipy.linalg.cho_factor(system)
+    w = scipy.linalg.cho_solve(factor, stats.cross)
+    cost = w ** 2 / np.diag(scipy.linalg.cho_solve(factor, np.eye(n)))[:, None]
+    return np.where(w > 0, cost, 0.0), np.where(w < 0, cost, 0.0)
+
+
 def to_grid(matrix: np.ndarray, scale: np.ndarray, weight_bits: int) -> np.ndarray:
     """Float weights on the layer's integer grid: ``round(W / scale)``, clipped to the signed range of `weight_bits`."""
     qmax = 2 ** (weight_bits - 1) - 1

@@ -93,6 +93,16 @@ def test_obs_pruning_with_kept_ends_prunes_the_middle_layers_by_output_error(tmp
         map_model(tiny_resnet(), parse("orc"), Evaluation(images(8, 8)), tmp_path / "b", sparsity=0.6, prune="obs")
 
 
+def test_rows_chosen_by_output_error_never_cost_more_ou_activations_than_magnitudes(tmp_path):
+    evaluation = Evaluation(images(8, 13), images(24, 14))
+    rows = map_model(tiny_resnet(), parse("orc"), evaluation, tmp_path / "rows", sparsity=0.7, prune="obs-rows")
+    magnitude = map_model(tiny_resnet(), parse("orc"), evaluation, tmp_path / "mag", sparsity=0.7)
+    assert rows["valid"] and rows["exact"] and rows["prune"] == "obs-rows"
+    for a, b in zip(rows["layers"], magnitude["layers"]):
+        assert a["refit"]["decided"]["ou_activations"] == b["refit"]["decided"]["ou_activations"]  # same grouping
+        assert a["ou_activations"] <= a["refit"]["decided"]["ou_activations"]
+
+
 def test_pattern_placement_refits_within_the_kept_patterns(tmp_path):
     report = map_model(tiny_resnet(), parse("pattern"), Evaluation(images(8, 10), images(24, 11)), tmp_path)
     layers = report["layers"]

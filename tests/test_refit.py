@@ -11,7 +11,7 @@ from mapopt.hardware import preset
 from mapopt.instance import Instance
 from mapopt.layer import Layer
 from mapopt.problems.filter_ordering.problem import Grouping
-from mapopt.refit import LayerStats, Tie, prune_obs, refit, refit_tied, to_grid
+from mapopt.refit import LayerStats, Tie, prune_obs, refit, refit_tied, saliency, to_grid
 from mapopt.solve import apply, solve
 
 
@@ -164,3 +164,33 @@ def test_tied_refit_recovers_shared_vectors_and_never_raises_the_error():
 
     errors = [noisy.error(matrix(refit_tied(noisy, tied, sweeps=k, damping=0.0))) for k in range(4)]
     assert all(a >= b - 1e-12 for a, b in zip(errors, errors[1:])) and errors[-1] < errors[0]
+
+
+def test_rows_chosen_by_saliency_keep_each_groups_row_counts_and_take_the_most_salient():
+    rng = np.random.default_rng(7)
+    w = rng.integers(-60, 61, size=(30, 6))
+    w[rng.random(w.shape) < 0.7] = 0
+    inst = Instance(Layer.from_matrix(w), preset("orc"))
+    grouping = solve(inst, "filter-ordering", "local-search").solution
+    worth = (rng.random(w.shape), rng.random(w.shape))
+    chosen, kept = grouping.free_by(worth, w, inst.spec), grouping.free(w, inst.spec)
+    for new, old, value in zip(chosen, kept, worth):
+        for g in grouping.groups:
+            rows = np.flatnonzero(new[:, g].any(axis=1))
+            assert len(rows) == old[:, g].any(axis=1).sum() and new[np.ix_(rows, g)].all()
+            others = np.setdiff1d(np.arange(30), rows)
+            assert not len(others) or value[rows][:, g].sum(axis=1).min() >= value[others][:, g].sum(axis=1).max()
+
+
+def test_saliency_is_the_obs_cost_of_each_weight_split_by_sign():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(200, 6))
+    stats = stats_of(x, x @ rng.normal(size=(6, 2)))
+    pos, neg = saliency(stats, damping=0.0)
+    w = np.linalg.solve(stats.hessian, stats.cross)
+    i, j = 2, 1
+    mask = np.ones((6, 2), dtype=bool)
+    mask[i, j] = False
+    alone = refit(stats, mask, damping=0.0)  # the best fit without weight (i, j)
+    assert (pos + neg)[i, j] == pytest.approx((stats.error(alone) - stats.error(w)) * stats.target, rel=1e-6)
+    assert np.all((pos > 0) <= (w > 0)) and np.all((neg > 0) <= (w < 0))

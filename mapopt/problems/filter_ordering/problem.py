@@ -86,6 +86,23 @@ class Grouping:
             masks.append(mask & held if spec.slice_layout == "per_crossbar" else mask)
         return masks[0], masks[1]
 
+    def free_by(self, saliency: tuple[np.ndarray, np.ndarray], matrix: np.ndarray,
+                spec: HardwareSpec) -> tuple[np.ndarray, np.ndarray]:
+        """Masks like `free` with as many rows per group and polarity (so no more OU slots), but the rows chosen
+        by `saliency` (positive and negative, ``inputs x outputs``: what losing each weight costs the output),
+        summed over the group's filters: pruning in the unit that saves hardware, a row of a group."""
+        masks = []
+        for kept, worth in zip(self.free(matrix, spec), saliency):
+            mask = np.zeros(matrix.shape, dtype=bool)
+            for g in self.groups:
+                count = int(kept[:, g].any(axis=1).sum())
+                best = np.argsort(-worth[:, g].sum(axis=1), kind="stable")[:count]
+                mask[np.ix_(best, g)] = True
+            masks.append(mask)
+        if spec.slice_layout == "per_crossbar":  # only decided cells are free there: keep them
+            return self.free(matrix, spec)
+        return masks[0], masks[1]
+
     def refitted(self, matrix: np.ndarray, spec: HardwareSpec) -> "Grouping":
         """The same groups over re-fitted weights `matrix` (the layer's own: the mapping reads them from the layer)."""
         return Grouping(self.groups)
