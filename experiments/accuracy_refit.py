@@ -1,5 +1,6 @@
 """Top-1 against sparsity with accuracy in the loop: magnitude pruning, re-fit under each layer's decision,
-and pruning by output error (OBS) before the re-fit, for each pipeline, beside its hardware gain.
+pruning by output error (OBS) before the re-fit, and rows chosen by output error at the grouping's row counts
+(obs-rows: equal OU activations), for each pipeline, beside its hardware gain.
 
 Run: ``python experiments/accuracy_refit.py [--networks resnet20 resnet44] [--eval-size N]``
 
@@ -35,7 +36,7 @@ MD = ROOT / "experiments" / "results" / "accuracy_refit.md"
 #: (pipeline, sparsities, prunings, stage parameters): the grouping pipelines over a sparsity sweep, the others
 #: at their seed's setting (pattern: seed 003's 8 patterns of 4 entries, 30 % of kernels removed; reuse: PRAP's
 #: theta 0.25 and seed 004's headline 0.5)
-SETTINGS = [("orc", (0.5, 0.7, 0.75, 0.8, 0.9), ("magnitude", "obs"), {}),
+SETTINGS = [("orc", (0.5, 0.7, 0.75, 0.8, 0.9), ("magnitude", "obs", "obs-rows"), {}),
             ("bitslice", (0.8,), ("magnitude", "obs"), {}),
             ("pattern", (0.0,), ("magnitude",), {}),
             ("reuse", (0.0,), ("magnitude",), {}),
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eval-size", type=int, default=None, help="test images (default: all 10,000)")
     ap.add_argument("--pipelines", nargs="+", help="only these pipelines (default: all of SETTINGS)")
     ap.add_argument("--sparsities", nargs="+", type=float, help="only these sparsities of the sweeps")
-    ap.add_argument("--prunings", nargs="+", choices=("magnitude", "obs"), help="only these prunings")
+    ap.add_argument("--prunings", nargs="+", choices=("magnitude", "obs", "obs-rows"), help="only these prunings")
     ap.add_argument("--jsonl", type=Path, default=JSONL, help="results file (resumable)")
     args = ap.parse_args(argv)
     if not DATA.is_dir():
