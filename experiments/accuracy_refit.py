@@ -10,11 +10,13 @@ with its default stage methods, each re-fitted on 1,024 calibration images from 
 (seeded, class-stratified), batch norm re-estimated on them, and top-1 measured on the test split
 (all 10,000 images unless ``--eval-size``): ``float`` (dense), ``decided`` (the pruned or approximated
 weights, nothing re-fitted) and ``refit``; relative = mapped / float. Gains are dense / mapped on the same
-hardware, of the re-fitted mapping (what the accuracy belongs to). Pipelines whose decisions leave no weight
-free (pattern, reuse, prap) are only batch-norm re-estimated; their row says so.
+hardware, of the re-fitted mapping (what the accuracy belongs to). A layer whose decision leaves no weight
+free (pattern's linear layer, mapped conventionally) is only batch-norm re-estimated; the column
+"re-fitted layers" counts the others.
 
 Records go to ``results/accuracy_refit.jsonl`` (rerun to resume; ``--pipelines``, ``--sparsities`` and
-``--prunings`` select points); the table, of every point in that file, to ``experiments/results/accuracy_refit.md``. Skips, with a message, when ``../shared`` is absent.
+``--prunings`` select points); the table, of every point in that file, to
+``experiments/results/accuracy_refit.md``. Skips, with a message, when ``../shared`` is absent.
 """
 
 from __future__ import annotations
@@ -77,8 +79,13 @@ def markdown(records: list[dict], command: str) -> str:
              "decided = the pruned (or approximated) weights; re-fit = least squares under the decision on the "
              "calibration images, then batch norm re-estimated on them; relative = / float. Gains: dense / "
              "mapped, of the re-fitted mapping, on the pipeline's hardware. Re-fitted layers: those whose decision "
-             "leaves weights free (the others are only batch-norm re-estimated).", ""]
-    for network in dict.fromkeys(r["task"]["network"] for r in records):
+             "leaves weights free (the others are only batch-norm re-estimated). Wall time: the whole run, three "
+             "evaluations on the test images included.", ""]
+    order = {p: i for i, (p, *_) in enumerate(SETTINGS)}
+    prunings = ("magnitude", "obs", "obs-rows")
+    records = sorted(records, key=lambda r: (order[r["task"]["pipeline"]], str(r["task"].get("params", "")),
+                                             r["task"]["sparsity"], prunings.index(r["task"]["prune"])))
+    for network in sorted({r["task"]["network"] for r in records}, key=lambda n: list(CHECKPOINTS).index(n)):
         lines += [f"## {network}", "", "| pipeline | pruning | sparsity | top-1 float | decided (rel.) | re-fit (rel.) | "
                   "OU gain | crossbar gain | energy gain | valid and exact | re-fitted layers | wall s |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
