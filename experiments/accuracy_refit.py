@@ -72,7 +72,8 @@ def markdown(records: list[dict], command: str) -> str:
     ok = [r for r in records if r.get("status") != "error"]
     images = {r["task"]["eval_size"] for r in records}
     lines = ["# Accuracy in the loop: top-1 against sparsity, beside the hardware", "",
-             f"Command: `{command}`; {sum(r['wall_time'] for r in ok):.0f} s in all on a shared 2-core machine.", "",
+             f"Points from runs of `python experiments/accuracy_refit.py` (the last: `{command}`); "
+             f"{sum(r['wall_time'] for r in ok):.0f} s in all on a shared 2-core machine.", "",
              "Calibration: 1,024 train-split images (seeded, class-stratified); evaluation: "
              f"{'the whole test split' if images == {None} else f'{images.pop()} test-split images'} "
              "(JPEG-recompressed, so only relative top-1 means something). First and last layer unpruned. "
