@@ -37,7 +37,7 @@ from .models import calibration as calib
 from .models.cifar import MEAN, STD, require_torch, with_weights
 from .models.torch_import import state_dict_weights
 from .pipeline import Pipeline, hardware_note, map_layer, network_report, on_hardware
-from .refit import prune_obs, refit, refit_tied, saliency, to_grid
+from .refit import integers, prune_obs, refit, refit_tied, saliency, to_grid
 
 METRICS = ("top1", "fidelity")
 PRUNINGS = ("magnitude", "obs", "obs-rows")
@@ -55,10 +55,14 @@ class Evaluation:
     mean: tuple = MEAN
     std: tuple = STD
 
-    def inputs(self, images: ImageSet):
-        """`images` as the network's float input tensor."""
+    def inputs(self, images: ImageSet, model=None):
+        """`images` as the network's float input tensor (checked against `model`'s first layer when given)."""
         torch = require_torch()
         x = images.x
+        first = next(iter(calib.layers_of(model).values()), None) if model is not None else None
+        if isinstance(first, torch.nn.Conv2d) and x.shape[1] != first.in_channels:
+            raise MapoptError(f"{images.source}: images have {x.shape[1]} channels; the network's first layer "
+                              f"takes {first.in_channels}")
         if x.dtype == np.uint8:
             mean, std = np.asarray(self.mean, np.float32), np.asarray(self.std, np.float32)
             if x.shape[1] != len(mean) or len(std) != len(mean):
@@ -96,7 +100,8 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
     or ``obs-rows`` (magnitude decides the grouping and how many rows each group keeps, output error which rows:
     pruning in the unit that saves hardware, for decisions with ``free_by``);
     `keep_ends` leaves the first and last layers unpruned.
-    `model` is left unchanged; instances are written to `workdir`, the final mappings to `save` if given."""
+    `model`'s weights are left unchanged (it is put in eval mode); instances are written to `workdir`, the final
+    mappings to `save` if given."""
     torch = require_torch()
     start = time.perf_counter()
     if prune not in PRUNINGS:
@@ -113,11 +118,11 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
     missing = [g.layer.name for g in instances if g.layer.name not in modules]
     if missing:
         raise MapoptError(f"layer {missing[0]} of the imported weights is no conv or linear module of the network")
-    eval_x = evaluation.inputs(evaluation.images)
+    eval_x = evaluation.inputs(evaluation.images, dense)
     dense_pred = calib.predictions(dense, eval_x)
     targets, picks, calib_x = {}, {}, None
     if evaluation.calibration is not None:
-        calib_x = evaluation.inputs(evaluation.calibration)
+        calib_x = evaluation.inputs(evaluation.calibration, dense)
         weights = {g.layer.name: unroll(modules[g.layer.name].weight.detach().double().numpy()) for g in instances}
         targets, picks = calib.dense_targets(dense, weights, calib_x, evaluation.seed)
     mapped, decided, layers = copy.deepcopy(dense), {}, []
@@ -135,7 +140,7 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
             _refit_layer(inst, pipe, first, stats, save, by_rows=prune == "obs-rows")
         with torch.no_grad():
             calib.layers_of(mapped)[name].weight.copy_(torch.as_tensor(_weights(inst.layer, final.matrix)))
-        layers.append({**final.report, **hardware_note(given, pipe), "refit": note})
+        layers.append({**final.report, **hardware_note(given, inst, pipe), "refit": note})
         if progress:
             error = note.get("calibration_error")
             print(f"[{i + 1}/{len(instances)}] {name}: OU {final.report['ou_activations']}"
@@ -177,9 +182,7 @@ def _refit_layer(inst: Instance, pipe: Pipeline, first, stats, save: Path | None
         refitted = decision.refitted(matrix, inst.spec)
     else:
         ties = [replace(t, scales=t.scales * scale[t.outputs]) for t in decision.ties()]
-        qmax = 2 ** (layer.weight_bits - 1) - 1
-        refitted = decision.with_stored([np.clip(np.rint(v), -qmax, qmax).astype(np.int64)
-                                         for v in refit_tied(stats, ties)])
+        refitted = decision.with_stored([integers(v, layer.weight_bits) for v in refit_tied(stats, ties)])
         matrix = refitted.matrix
     before, after = stats.error(first.matrix * scale[None, :]), stats.error(matrix * scale[None, :])
     note = {"stage": stage, "rows": stats.rows, "calibration_error": {"decided": before, "refit": min(before, after)},

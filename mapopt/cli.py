@@ -362,7 +362,7 @@ def _map_with_accuracy(args, pipe) -> dict:
 
 
 def _evaluate(args) -> int:
-    from .accuracy import Evaluation, load_network
+    from .accuracy import Evaluation, load_network, score
     from .images import read_images
     from .models.calibration import predictions
 
@@ -370,7 +370,9 @@ def _evaluate(args) -> int:
     if images.y is None:
         raise MapoptError(f"{args.data}: no labels ('y'), so no top-1; mapopt map --eval measures fidelity instead")
     evaluation = Evaluation(images)
-    top1 = float((predictions(load_network(args.model), evaluation.inputs(images)) == images.y).mean())
+    model = load_network(args.model)
+    predicted = predictions(model, evaluation.inputs(images, model))
+    top1 = score(predicted, images.y, predicted)
     out = {"metric": "top1", "top1": top1, "images": images.describe()}
     print(json.dumps(out) if args.json else f"top-1 {top1:.4f} on {len(images)} images of {args.data}")
     return 0

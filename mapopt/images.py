@@ -88,8 +88,15 @@ def read_images(path: str | Path, size: int | None = None, seed: int = 0) -> Ima
         x = _array(path, data, "x")
         if labels is not None and len(labels) != len(x):
             raise ImageFileError(f"{path}: {len(x)} images but {len(labels)} labels")
-        chosen = choose(len(x), size, labels, seed)
+        chosen = _choose(path, len(x), size, labels, seed)
         return ImageSet(_nchw(path, x[chosen]), None if labels is None else labels[chosen], str(path), chosen)
+
+
+def _choose(path: Path, n: int, size: int | None, labels: np.ndarray | None, seed: int) -> np.ndarray:
+    """`choose` on a file's `n` images; a file without any is an error naming it."""
+    if n < 1:
+        raise ImageFileError(f"{path}: holds no images")
+    return choose(n, size, labels, seed)
 
 
 def _array(path: Path, data, key: str) -> np.ndarray:
@@ -143,7 +150,7 @@ def _jpeg_set(path: Path, data, labels: np.ndarray | None, size: int | None, see
         from PIL import Image
     except ImportError:
         raise MissingDependency(PILLOW_MISSING) from None
-    chosen = choose(n, size, labels, seed)
+    chosen = _choose(path, n, size, labels, seed)
     images = []
     for i in chosen:
         try:
@@ -152,5 +159,5 @@ def _jpeg_set(path: Path, data, labels: np.ndarray | None, size: int | None, see
             raise ImageFileError(f"{path}: image {i} is no readable JPEG ({exc})") from None
     if len({im.shape for im in images}) > 1:
         raise ImageFileError(f"{path}: the images differ in size ({sorted({im.shape for im in images})[:2]})")
-    x = np.stack(images).transpose(0, 3, 1, 2) if images else np.zeros((0, 3, 1, 1), np.uint8)
+    x = np.stack(images).transpose(0, 3, 1, 2)
     return ImageSet(np.ascontiguousarray(x), None if labels is None else labels[chosen], str(path), chosen)

@@ -203,8 +203,9 @@ def _map_task(task: dict) -> dict:
     """One layer of `map_network` as a benchmark task: the instance file, the pipeline, where to save."""
     pipe = Pipeline(**{**task["pipeline"], "stages": tuple(task["pipeline"]["stages"])})
     given = read_instance(task["file"])
-    report = map_layer(on_hardware(given, pipe), pipe, None if task["save"] is None else Path(task["save"])).report
-    return {**report, **hardware_note(given, pipe)}
+    inst = on_hardware(given, pipe)
+    report = map_layer(inst, pipe, None if task["save"] is None else Path(task["save"])).report
+    return {**report, **hardware_note(given, inst, pipe)}
 
 
 def on_hardware(given: Instance, pipe: Pipeline) -> Instance:
@@ -213,9 +214,9 @@ def on_hardware(given: Instance, pipe: Pipeline) -> Instance:
                     given.provenance)
 
 
-def hardware_note(given: Instance, pipe: Pipeline) -> dict:
+def hardware_note(given: Instance, mapped: Instance, pipe: Pipeline) -> dict:
     """What a layer's report says about its hardware: the preset, and whether it replaced the instance file's."""
-    return {"hardware_preset": pipe.hardware, "instance_hardware_replaced": on_hardware(given, pipe).spec != given.spec}
+    return {"hardware_preset": pipe.hardware, "instance_hardware_replaced": mapped.spec != given.spec}
 
 
 def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs: int = 1, backend: str = "loky",

@@ -28,7 +28,7 @@ DAMPING = 0.1
 #: re-solves of an output whose solution takes forbidden signs (each a dense solve of up to inputs x inputs):
 #: capped so that a layer's re-fit costs a bounded number of solves per output
 SIGN_ROUNDS = 2
-#: passes of the tied re-fit over its vectors (the error falls little after the third on ResNet layers)
+#: passes of the tied re-fit over its vectors (each pass lowers the error; a fixed effort, so a seed fixes it)
 TIE_SWEEPS = 4
 #: inputs SparseGPT's mask is chosen over at a time (its paper's 128: adaptive within, uniform across blocks)
 OBS_BLOCK = 128
@@ -50,6 +50,14 @@ class LayerStats:
         squared = np.einsum("ij,ij->", w, self.hessian @ w) - 2.0 * np.einsum("ij,ij->", w, self.cross) + self.target
         return float(max(squared, 0.0) / self.target) if self.target > 0 else 0.0
 
+    def ridge(self, damping: float) -> float:
+        """The ridge term ``lambda``: `damping` times the mean diagonal of ``H``."""
+        return damping * max(float(np.mean(np.diag(self.hessian))), 1e-12)
+
+    def damped(self, damping: float) -> np.ndarray:
+        """``H + lambda I``."""
+        return self.hessian + self.ridge(damping) * np.eye(len(self.hessian))
+
 
 def refit(stats: LayerStats, positive: np.ndarray, negative: np.ndarray | None = None,
           damping: float = DAMPING) -> np.ndarray:
@@ -67,7 +75,7 @@ def refit(stats: LayerStats, positive: np.ndarray, negative: np.ndarray | None =
         raise MapoptError(f"the free cells form {positive.shape} and {negative.shape} masks; the layer matrix is {(n, m)}")
     if not damping >= 0:
         raise MapoptError(f"damping must be nonnegative, got {damping}")
-    ridge = damping * max(float(np.mean(np.diag(stats.hessian))), 1e-12)
+    ridge = stats.ridge(damping)
     out = np.zeros((n, m))
     usable = positive | negative
     shared: dict[bytes, list[int]] = {}
@@ -116,7 +124,7 @@ def refit_tied(stats: LayerStats, ties: list[Tie], sweeps: int = TIE_SWEEPS, dam
     ``sum s^2 (H_RR + lambda I) v = sum_o s_o (C - H r_o)_R`` (``r_o``: output ``o``'s weights from the other
     vectors), so with ``lambda = 0`` the error never rises; `sweeps` passes over the ties."""
     h, c = stats.hessian, stats.cross
-    ridge = damping * max(float(np.mean(np.diag(h))), 1e-12)
+    ridge = stats.ridge(damping)
     w = np.zeros(c.shape)
     for t in ties:
         w[np.ix_(t.rows, t.outputs)] += np.outer(t.values, t.scales)
@@ -146,9 +154,9 @@ def prune_obs(stats: LayerStats, sparsity: float, block: int = OBS_BLOCK, dampin
     if not 0.0 <= sparsity < 1.0:
         raise MapoptError(f"sparsity must be in [0, 1), got {sparsity}")
     n = stats.hessian.shape[0]
-    system = stats.hessian + damping * max(float(np.mean(np.diag(stats.hessian))), 1e-12) * np.eye(n)
-    w = scipy.linalg.solve(system, stats.cross, assume_a="pos").T.copy()  # outputs x inputs, as SparseGPT's W
-    upper = scipy.linalg.cholesky(scipy.linalg.cho_solve(scipy.linalg.cho_factor(system), np.eye(n)), lower=False)
+    factor = scipy.linalg.cho_factor(stats.damped(damping))
+    w = scipy.linalg.cho_solve(factor, stats.cross).T.copy()  # outputs x inputs, as SparseGPT's W
+    upper = scipy.linalg.cholesky(scipy.linalg.cho_solve(factor, np.eye(n)), lower=False)
     for b0 in range(0, n, block):
         b1 = min(n, b0 + block)
         saliency = w[:, b0:b1] ** 2 / np.diag(upper)[b0:b1] ** 2
@@ -169,16 +177,19 @@ def prune_obs(stats: LayerStats, sparsity: float, block: int = OBS_BLOCK, dampin
 def saliency(stats: LayerStats, damping: float = DAMPING) -> tuple[np.ndarray, np.ndarray]:
     """What removing each weight of the least-squares fit ``W* = H^-1 C`` costs its output, as Optimal Brain
     Surgeon counts it (``w^2 / [H^-1]_ii``), split by the weight's sign: (positive part, negative part)."""
-    n = stats.hessian.shape[0]
-    system = stats.hessian + damping * max(float(np.mean(np.diag(stats.hessian))), 1e-12) * np.eye(n)
-    factor = scipy.linalg.cho_factor(system)
+    factor = scipy.linalg.cho_factor(stats.damped(damping))
     w = scipy.linalg.cho_solve(factor, stats.cross)
-    cost = w ** 2 / np.diag(scipy.linalg.cho_solve(factor, np.eye(n)))[:, None]
+    cost = w ** 2 / np.diag(scipy.linalg.cho_solve(factor, np.eye(len(w))))[:, None]
     return np.where(w > 0, cost, 0.0), np.where(w < 0, cost, 0.0)
 
 
 def to_grid(matrix: np.ndarray, scale: np.ndarray, weight_bits: int) -> np.ndarray:
     """Float weights on the layer's integer grid: ``round(W / scale)``, clipped to the signed range of `weight_bits`."""
-    qmax = 2 ** (weight_bits - 1) - 1
     scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), (matrix.shape[1],))
-    return np.clip(np.rint(matrix / scale[None, :]), -qmax, qmax).astype(np.int64)
+    return integers(matrix / scale[None, :], weight_bits)
+
+
+def integers(values: np.ndarray, weight_bits: int) -> np.ndarray:
+    """`values` (already in units of the grid) rounded, clipped to the signed range of `weight_bits`."""
+    qmax = 2 ** (weight_bits - 1) - 1
+    return np.clip(np.rint(values), -qmax, qmax).astype(np.int64)

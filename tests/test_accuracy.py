@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 
 from helpers import mapopt, one_line_error  # noqa: E402
 from mapopt.accuracy import Evaluation, map_model  # noqa: E402
+from mapopt.errors import MapoptError  # noqa: E402
 from mapopt.images import ImageSet  # noqa: E402
 from mapopt.layer import unroll  # noqa: E402
 from mapopt.models import calibration as calib  # noqa: E402
@@ -37,6 +38,17 @@ def test_patches_are_the_unfolded_columns_at_the_picked_positions(k, stride, pad
     picks = torch.as_tensor(calib.positions(3, cols.shape[2], seed=0, per_image=5))
     expected = cols.gather(2, picks[:, None, :].expand(-1, cols.shape[1], -1)).transpose(1, 2).reshape(-1, cols.shape[1])
     assert torch.allclose(calib._patches(conv, x, picks), expected)
+
+
+@pytest.mark.parametrize("conv, message", [
+    (lambda: torch.nn.Conv2d(4, 8, 3, padding="same"), "explicit zero padding"),
+    (lambda: torch.nn.Conv2d(4, 8, 3, padding=1, padding_mode="reflect"), "explicit zero padding"),
+    (lambda: torch.nn.Conv2d(4, 8, 3, padding=1, groups=4), "grouped convolutions"),
+])
+def test_convolutions_the_rows_cannot_describe_are_one_line_errors(conv, message):
+    net = torch.nn.Sequential(conv())
+    with pytest.raises(MapoptError, match=message):
+        calib.layer_stats(net, "0", torch.randn(2, 4, 6, 6), torch.zeros(32, 8), None, seed=0)
 
 
 def test_statistics_of_an_unchanged_network_make_its_own_weights_exact():
@@ -89,7 +101,7 @@ def test_obs_pruning_with_kept_ends_prunes_the_middle_layers_by_output_error(tmp
     decided = [layer["refit"]["decided"]["sparsity"] for layer in report["layers"]]
     assert decided[0] < 0.1 and decided[-1] < 0.1  # the ends unpruned
     assert all(0.55 <= s <= 0.65 for s in decided[1:-1])
-    with pytest.raises(Exception, match="needs calibration images"):
+    with pytest.raises(MapoptError, match="needs calibration images"):
         map_model(tiny_resnet(), parse("orc"), Evaluation(images(8, 8)), tmp_path / "b", sparsity=0.6, prune="obs")
 
 
@@ -156,6 +168,11 @@ def test_accuracy_options_that_cannot_work_are_one_line_errors(files, args, mess
     assert message in one_line_error(proc)
 
 
+def test_images_the_network_cannot_take_are_one_line_errors(files, tmp_path):
+    np.savez(tmp_path / "gray.npz", x=np.zeros((4, 1, 32, 32), np.float32), y=np.zeros(4, np.int64))
+    assert "takes 3" in one_line_error(mapopt("evaluate", files / "resnet8.th", tmp_path / "gray.npz", ok=False))
+
+
 def test_evaluate_needs_labels_and_a_network_it_can_run(files, tmp_path):
     np.savez(tmp_path / "unlabelled.npz", x=np.zeros((2, 32, 32, 3), np.uint8))
     assert "no labels" in one_line_error(mapopt("evaluate", files / "resnet8.th", tmp_path / "unlabelled.npz", ok=False))
@@ -175,5 +192,5 @@ def test_a_cursor_over_the_networks_parts_gives_the_statistics_of_full_passes():
         full = calib.layer_stats(model, name, x, targets[name], picks[name], seed=1)
         assert np.allclose(fast.hessian, full.hessian, rtol=1e-4, atol=1e-4 * np.abs(full.hessian).max())
         assert np.allclose(fast.cross, full.cross, rtol=1e-4, atol=1e-4 * np.abs(full.cross).max())
-    with pytest.raises(Exception, match="after a later part"):
+    with pytest.raises(MapoptError, match="after a later part"):
         cursor.stats("conv1", targets["conv1"], picks["conv1"], seed=1)

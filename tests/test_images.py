@@ -61,6 +61,8 @@ def test_jpeg_layout_decodes_only_the_chosen_images(tmp_path):
     ({"x": np.zeros((2, 3, 8, 3), np.uint8)}, "cannot tell the channel axis"),
     ({"jpeg": np.zeros(5, np.uint8), "offsets": np.array([0, 3])}, "'offsets' must rise"),
     ({"x": np.array([None, 1], dtype=object)}, "without pickle"),
+    ({"x": np.zeros((0, 8, 8, 3), np.uint8)}, "holds no images"),
+    ({"jpeg": np.zeros(0, np.uint8), "offsets": np.array([0])}, "holds no images"),
 ])
 def test_malformed_image_files_are_one_line_errors(tmp_path, arrays, message):
     np.savez(tmp_path / "d.npz", **arrays)

@@ -47,8 +47,8 @@ def positions(n_images: int, n_positions: int, seed: int, per_image: int = POSIT
 class _RowTap:
     """A forward pre-hook collecting a layer's im2col input rows at the sampled positions, batch by batch."""
 
-    def __init__(self, module, n_images: int, seed: int, picks: np.ndarray | None, sink: Callable, stop: bool):
-        self.module, self.n_images, self.seed, self.picks, self.sink, self.stop = module, n_images, seed, picks, sink, stop
+    def __init__(self, n_images: int, seed: int, picks: np.ndarray | None, sink: Callable, stop: bool):
+        self.n_images, self.seed, self.picks, self.sink, self.stop = n_images, seed, picks, sink, stop
         self.start = 0
 
     def __call__(self, module, args) -> None:
@@ -59,8 +59,11 @@ class _RowTap:
         else:
             if module.groups != 1:
                 raise MapoptError(f"re-fit of grouped convolutions (groups={module.groups}) is not supported yet")
+            if not isinstance(module.padding, tuple) or module.padding_mode != "zeros":
+                raise MapoptError(f"re-fit needs explicit zero padding, got padding={module.padding!r} "
+                                  f"({module.padding_mode})")
             if self.picks is None:
-                self.picks = positions(self.n_images, _output_size(module, x)[0] * _output_size(module, x)[1], self.seed)
+                self.picks = positions(self.n_images, int(np.prod(_output_size(module, x))), self.seed)
             rows = _patches(module, x, torch.as_tensor(self.picks[self.start:self.start + len(x)], dtype=torch.long))
         self.start += len(x)
         self.sink(rows.float())
@@ -75,12 +78,10 @@ def _output_size(module, x) -> tuple[int, int]:
 
 
 def _patches(module, x, picks):
-    """im2col rows of conv `module` at output positions `picks` (``N x P``, row-major): ``N*P x C*R*S``, gathered
-    directly (unfolding every position first costs far more when only a few are kept)."""
+    """im2col rows of conv `module` (explicit zero padding) at output positions `picks` (``N x P``, row-major):
+    ``N*P x C*R*S``, gathered directly (unfolding every position first costs far more when only a few are kept)."""
     torch = require_torch()
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = module.kernel_size, module.stride, module.padding, module.dilation
-    if not isinstance(module.padding, tuple) or module.padding_mode != "zeros":
-        raise MapoptError(f"re-fit needs explicit zero padding, got padding={module.padding!r} ({module.padding_mode})")
     padded = torch.nn.functional.pad(x, (pw, pw, ph, ph))
     width = _output_size(module, x)[1]
     oh, ow = picks // width, picks % width
@@ -114,7 +115,7 @@ def dense_targets(model, weights: dict, images, seed: int) -> tuple[dict, dict]:
     sampled positions, from one pass; and the positions, for `layer_stats` to sample the same rows."""
     torch = require_torch()
     targets: dict = {name: [] for name in weights}
-    taps = {name: _RowTap(None, len(images), seed, None,
+    taps = {name: _RowTap(len(images), seed, None,
                           lambda rows, name=name, w=torch.as_tensor(w, dtype=torch.float32): targets[name].append(rows @ w),
                           stop=False)
             for name, w in weights.items()}
@@ -133,7 +134,7 @@ def layer_stats(model, name: str, images, target, picks: np.ndarray | None, seed
         sums["cross"] = sums["cross"] + (rows.T @ y).double()
         sums["rows"] += len(rows)
 
-    _passes(model, images, {name: _RowTap(None, len(images), seed, picks, add, stop=True)}, run)
+    _passes(model, images, {name: _RowTap(len(images), seed, picks, add, stop=True)}, run)
     if not sums["rows"]:
         raise MapoptError("calibration needs at least one image")
     return LayerStats(sums["hessian"].numpy(), sums["cross"].numpy(), float((target.double() ** 2).sum()), sums["rows"])

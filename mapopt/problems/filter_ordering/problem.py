@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...hardware import HardwareSpec
 from ...engines.partition import Hypergraph, check_blocks, groups_from_blocks, lower_bound, matching_bound
+from ...hardware import HardwareSpec
 from ...instance import Instance
 from ...layout import compact_mapping, crossbar_sets, lane_width, outputs_per_group
 from ...mapping import Mapping
@@ -90,7 +90,10 @@ class Grouping:
                 spec: HardwareSpec) -> tuple[np.ndarray, np.ndarray]:
         """Masks like `free` with as many rows per group and polarity (so no more OU slots), but the rows chosen
         by `saliency` (positive and negative, ``inputs x outputs``: what losing each weight costs the output),
-        summed over the group's filters: pruning in the unit that saves hardware, a row of a group."""
+        summed over the group's filters: pruning in the unit that saves hardware, a row of a group. With
+        per-crossbar slices only the decided cells are free, so `free`'s masks stand."""
+        if spec.slice_layout == "per_crossbar":
+            return self.free(matrix, spec)
         masks = []
         for kept, worth in zip(self.free(matrix, spec), saliency):
             mask = np.zeros(matrix.shape, dtype=bool)
@@ -99,8 +102,6 @@ class Grouping:
                 best = np.argsort(-worth[:, g].sum(axis=1), kind="stable")[:count]
                 mask[np.ix_(best, g)] = True
             masks.append(mask)
-        if spec.slice_layout == "per_crossbar":  # only decided cells are free there: keep them
-            return self.free(matrix, spec)
         return masks[0], masks[1]
 
     def refitted(self, matrix: np.ndarray, spec: HardwareSpec) -> "Grouping":
