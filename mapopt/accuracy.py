@@ -4,7 +4,8 @@ mapping decision, and the network's top-1 reported beside the hardware.
 `map_model` imports the network's conv and linear layers (magnitude-pruned at `sparsity`), then, in
 network order, maps each layer through the pipeline and, with calibration images, re-fits the
 weights its decision leaves free (`mapopt.refit`) on the inputs the already-mapped network gives
-that layer, towards the dense network's output; the re-fitted layer is mapped again under the same
+that layer, towards the dense network's output (for a layer whose output joins a skip connection, the dense
+sum: `mapopt.models.calibration.Cursor`); the re-fitted layer is mapped again under the same
 decision (stage method ``given``) and validated bit-exactly. Batch-norm statistics are then
 re-estimated on the calibration images (they live in the digital periphery, not in the crossbars).
 Accuracy is measured on evaluation images that took no part in calibration: top-1 with labels,
@@ -126,7 +127,7 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
         weights = {g.layer.name: unroll(modules[g.layer.name].weight.detach().double().numpy()) for g in instances}
         targets, picks = calib.dense_targets(dense, weights, calib_x, evaluation.seed)
     mapped, decided, layers = copy.deepcopy(dense), {}, []
-    cursor = None if calib_x is None else calib.Cursor(mapped, calib_x)
+    cursor = None if calib_x is None else calib.Cursor(mapped, calib_x, dense)
     for i, given in enumerate(instances):
         inst, name = on_hardware(given, pipe), given.layer.name
         stats = None if cursor is None else cursor.stats(name, targets.pop(name), picks[name], evaluation.seed)

@@ -3,6 +3,7 @@ the re-fit under each layer's decision, and the command line."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -14,10 +15,11 @@ from helpers import mapopt, one_line_error  # noqa: E402
 from mapopt.accuracy import Evaluation, map_model  # noqa: E402
 from mapopt.errors import MapoptError  # noqa: E402
 from mapopt.images import ImageSet  # noqa: E402
-from mapopt.layer import unroll  # noqa: E402
+from mapopt.layer import matrix_to_weight, unroll  # noqa: E402
 from mapopt.models import calibration as calib  # noqa: E402
 from mapopt.models.cifar import cifar_resnet  # noqa: E402
 from mapopt.pipeline import parse  # noqa: E402
+from mapopt.refit import refit  # noqa: E402
 
 
 def images(n: int, seed: int, labels=None) -> ImageSet:
@@ -194,3 +196,38 @@ def test_a_cursor_over_the_networks_parts_gives_the_statistics_of_full_passes():
         assert np.allclose(fast.cross, full.cross, rtol=1e-4, atol=1e-4 * np.abs(full.cross).max())
     with pytest.raises(MapoptError, match="after a later part"):
         cursor.stats("conv1", targets["conv1"], picks["conv1"], seed=1)
+
+
+def test_a_layer_joining_a_skip_connection_is_fitted_towards_the_dense_sum():
+    """With the dense network beside it, the block's conv2 is fitted so that the block's sum (batch-normed output
+    plus skip) comes back to the dense one, mending an error upstream of the skip; fitted to its own dense output
+    only, the skip's error stays."""
+    dense = tiny_resnet(3)
+    torch.manual_seed(4)
+    with torch.no_grad():
+        for norm in (m for m in dense.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            norm.weight.uniform_(0.5, 2.0)
+            norm.running_var.uniform_(0.5, 2.0)
+    mapped = copy.deepcopy(dense)
+    with torch.no_grad():
+        mapped.conv1.weight.mul_(1.5).add_(0.1 * torch.randn_like(mapped.conv1.weight))
+    x = Evaluation(images(32, 5)).inputs(images(32, 5))
+    name, block = "layer1.0.conv2", lambda model: model.layer1[0]
+    weights = {n: unroll(m.weight.detach().double().numpy()) for n, m in calib.layers_of(dense).items()}
+    targets, picks = calib.dense_targets(dense, weights, x, seed=1)
+
+    def block_sum(model):
+        with torch.no_grad():
+            start = torch.relu(model.bn1(model.conv1(x)))
+            b = block(model)
+            return b.bn2(b.conv2(torch.relu(b.bn1(b.conv1(start))))) + b.shortcut(start)
+
+    errors = []
+    for cursor in (calib.Cursor(mapped, x), calib.Cursor(mapped, x, dense)):
+        stats = cursor.stats(name, targets[name], picks[name], seed=1)
+        fitted = copy.deepcopy(mapped)
+        w = refit(stats, np.ones(stats.cross.shape, bool), damping=0.0)
+        with torch.no_grad():
+            block(fitted).conv2.weight.copy_(torch.as_tensor(matrix_to_weight(w, tuple(block(fitted).conv2.weight.shape))))
+        errors.append(float(((block_sum(fitted) - block_sum(dense)) ** 2).sum()))
+    assert errors[1] < 0.5 * errors[0]

@@ -141,30 +141,58 @@ def layer_stats(model, name: str, images, target, picks: np.ndarray | None, seed
 
 
 class Cursor:
-    """Where the mapped network's calibration passes start. A network that lists its parts (``segments()``:
-    callables in order, each with the conv and linear layers it holds, as `mapopt.models.cifar` networks do)
-    keeps the input of the part being re-fitted, so each layer's statistics cost a pass through its own part
-    only; any other network is run from the images for every layer. Layers must be asked for in network order,
-    each part's layers final before a later part's are asked for."""
+    """Where the mapped network's calibration passes start. A network that lists its parts (``segments()``: in
+    order, each a callable, the conv and linear layers it holds and those whose batch-normed output joins a skip
+    connection, as `mapopt.models.cifar` networks do) keeps the input of the part being re-fitted, so each layer's
+    statistics cost a pass through its own part only; any other network is run from the images for every layer.
+    Given the `dense` network too, a layer that joins a skip connection is fitted towards the dense sum rather
+    than its own dense output (`skip_error`), so each block mends the error its skip carries instead of passing it
+    on. Layers must be asked for in network order, each part's layers final before a later part's are asked for."""
 
-    def __init__(self, model, images) -> None:
+    def __init__(self, model, images, dense=None) -> None:
         self.model, self.inputs, self.part = model, images, 0
         self.parts = model.segments() if hasattr(model, "segments") else None
+        self.dense = dense.segments() if self.parts is not None and dense is not None else None
+        self.dense_inputs = images
 
     def stats(self, name: str, target, picks: np.ndarray | None, seed: int) -> LayerStats:
         """`layer_stats` of layer `name` on the mapped network as it stands."""
         if self.parts is None:
             return layer_stats(self.model, name, self.inputs, target, picks, seed)
-        torch = require_torch()
-        k = next(i for i, (_, names) in enumerate(self.parts) if name in names)
+        k = next(i for i, (_, names, _) in enumerate(self.parts) if name in names)
         if k < self.part:
             raise MapoptError(f"layer {name} asked for after a later part of the network")
         while self.part < k:
-            run = self.parts[self.part][0]
-            with torch.inference_mode():
-                self.inputs = torch.cat([run(self.inputs[i:i + BATCH]) for i in range(0, len(self.inputs), BATCH)])
+            self.inputs = _forward(self.parts[self.part][0], self.inputs)
+            if self.dense is not None:
+                self.dense_inputs = _forward(self.dense[self.part][0], self.dense_inputs)
             self.part += 1
-        return layer_stats(self.model, name, self.inputs, target, picks, seed, run=self.parts[k][0])
+        run, _, joins = self.parts[k]
+        if self.dense is not None and name in joins and picks is not None:
+            skip, norm = joins[name]
+            target = target + skip_error(skip(self.inputs), self.dense[k][2][name][0](self.dense_inputs), norm, picks)
+        return layer_stats(self.model, name, self.inputs, target, picks, seed, run=run)
+
+
+def _forward(run, images):
+    """`run` over `images` in batches, without autograd."""
+    torch = require_torch()
+    with torch.inference_mode():
+        return torch.cat([run(images[i:i + BATCH]) for i in range(0, len(images), BATCH)])
+
+
+def skip_error(mapped, dense, norm, picks: np.ndarray):
+    """At the output positions `picks` (``N x P``), how far a layer's output must move, in its own units, for
+    ``norm(output) + mapped skip`` to equal the dense network's sum: ``(dense - mapped skip) / (gamma / sigma)``
+    per channel of batch norm `norm` (``N*P x C``); channels it scales by under 1e-3 of its largest scale get
+    none (their output barely reaches the sum)."""
+    torch = require_torch()
+    scale = (norm.weight / torch.sqrt(norm.running_var + norm.eps)).detach()
+    inverse = torch.where(scale.abs() > 1e-3 * scale.abs().max(), 1.0 / scale, torch.zeros_like(scale))
+    n, c = mapped.shape[:2]
+    index = torch.as_tensor(picks, dtype=torch.long)[:, None, :].expand(n, c, picks.shape[1])
+    gap = (dense - mapped).flatten(2).gather(2, index).transpose(1, 2).reshape(-1, c)
+    return (gap * inverse).float()
 
 
 def reestimate_batchnorm(model, images) -> None:

@@ -72,12 +72,14 @@ def _modules() -> tuple[type, type]:
 
         def forward(self, x):
             out = F.relu(self.bn1(self.conv1(x)))
-            out = self.bn2(self.conv2(out))
-            shortcut = x
-            if self.subsample:
-                # akamaster pads planes // 4 on both sides: half the missing channels each side
-                shortcut = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
-            return F.relu(out + shortcut)
+            return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+        def shortcut(self, x):
+            """What the block adds to ``bn2(conv2(...))``: `x`, subsampled and zero-padded where the shape changes."""
+            if not self.subsample:
+                return x
+            # akamaster pads planes // 4 on both sides: half the missing channels each side
+            return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
 
     class CifarResNet(nn.Module):
         """ResNet-(6n+2) for 32x32 CIFAR images: conv1, layer1..3 of n blocks, average pool, linear."""
@@ -98,18 +100,21 @@ def _modules() -> tuple[type, type]:
             self.linear = nn.Linear(WIDTHS[-1], N_CLASSES)
 
         def forward(self, x):
-            for run, _ in self.segments():
+            for run, _, _ in self.segments():
                 x = run(x)
             return x
 
         def segments(self) -> list:
-            """The network as a chain of parts, each a callable and the conv and linear layers it holds (stem,
-            every block, head), so a pass can start from any part's cached input (`calibration.Cursor`)."""
-            parts = [(lambda x: F.relu(self.bn1(self.conv1(x))), ["conv1"])]
+            """The network as a chain of parts (stem, every block, head), so a pass can start from any part's
+            cached input (`calibration.Cursor`): each a callable, the conv and linear layers it holds, and the
+            layers whose batch-normed output joins a skip connection, ``{name: (skip, norm)}`` (``skip``: the
+            part's input -> the tensor added)."""
+            parts = [(lambda x: F.relu(self.bn1(self.conv1(x))), ["conv1"], {})]
             for stage in (1, 2, 3):
                 for i, block in enumerate(getattr(self, f"layer{stage}")):
-                    parts.append((block, [f"layer{stage}.{i}.conv1", f"layer{stage}.{i}.conv2"]))
-            parts.append((lambda x: self.linear(F.adaptive_avg_pool2d(x, 1).flatten(1)), ["linear"]))
+                    name = f"layer{stage}.{i}"
+                    parts.append((block, [f"{name}.conv1", f"{name}.conv2"], {f"{name}.conv2": (block.shortcut, block.bn2)}))
+            parts.append((lambda x: self.linear(F.adaptive_avg_pool2d(x, 1).flatten(1)), ["linear"], {}))
             return parts
 
     return BasicBlock, CifarResNet
