@@ -35,10 +35,11 @@ from .importer import import_weights
 from .instance import Instance, instance_files, read_instance
 from .layer import Layer, matrix_to_weight, unroll
 from .models import calibration as calib
+from .models.bitsparse import projection_table
 from .models.cifar import MEAN, STD, require_torch, with_weights
 from .models.torch_import import state_dict_weights
-from .pipeline import Pipeline, hardware_note, map_layer, network_report, on_hardware
-from .refit import integers, prune_obs, refit, refit_tied, saliency, to_grid
+from .pipeline import STAGES, Pipeline, hardware_note, map_layer, network_report, on_hardware
+from .refit import integers, prune_obs, refit, refit_tied, saliency, to_allowed, to_grid
 
 METRICS = ("top1", "fidelity")
 PRUNINGS = ("magnitude", "obs", "obs-rows")
@@ -120,7 +121,15 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
     if missing:
         raise MapoptError(f"layer {missing[0]} of the imported weights is no conv or linear module of the network")
     eval_x = evaluation.inputs(evaluation.images, dense)
-    dense_pred = calib.predictions(dense, eval_x)
+    evaluating = []  # seconds spent predicting the evaluation images, reported apart from the mapping's
+
+    def predict(network) -> np.ndarray:
+        began = time.perf_counter()
+        predicted = calib.predictions(network, eval_x)
+        evaluating.append(time.perf_counter() - began)
+        return predicted
+
+    dense_pred = predict(dense)
     targets, picks, calib_x = {}, {}, None
     if evaluation.calibration is not None:
         calib_x = evaluation.inputs(evaluation.calibration, dense)
@@ -149,14 +158,16 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
                   file=sys.stderr, flush=True)
     labels = evaluation.images.y
     accuracy = {"metric": METRICS[labels is None], "float": score(dense_pred, labels, dense_pred),
-                "decided": score(calib.predictions(with_weights(dense, decided), eval_x), labels, dense_pred),
+                "decided": score(predict(with_weights(dense, decided)), labels, dense_pred),
                 "refit": None, "images": evaluation.images.describe(), "calibration": None,
                 "batchnorm_reestimated": False}
     if calib_x is not None:
         calib.reestimate_batchnorm(mapped, calib_x)
-        accuracy.update(refit=score(calib.predictions(mapped, eval_x), labels, dense_pred),
+        accuracy.update(refit=score(predict(mapped), labels, dense_pred),
                         calibration=evaluation.calibration.describe(), batchnorm_reestimated=True)
     report = network_report(pipe, layers, time.perf_counter() - start)
+    accuracy["seconds"] = {"evaluation": round(sum(evaluating), 3),
+                           "mapping_and_refit": round(report["wall_time"] - sum(evaluating), 3)}
     return {**report, "sparsity": sparsity, "prune": prune, "keep_ends": keep_ends, "accuracy": accuracy}
 
 
@@ -164,6 +175,14 @@ def _weights(layer: Layer, matrix: np.ndarray) -> np.ndarray:
     """Float torch-layout weights an integer layer matrix stands for."""
     scale = np.broadcast_to(layer.scale, (layer.n_outputs,))
     return matrix_to_weight(matrix * scale[None, :], layer.shape).astype(np.float32)
+
+
+def _allowed(pipe: Pipeline, inst: Instance) -> np.ndarray | None:
+    """The magnitudes a later stage lets weights keep (bit-slice packing's ``max_slices`` projection), None for the
+    whole integer grid: the re-fit then projects with error compensation (`mapopt.refit.to_allowed`)."""
+    stage = next((s for s in pipe.stages if STAGES[s].problem == "bitslice-packing"), None)
+    k = int(pipe.params.get(stage, {}).get("max_slices", -1)) if stage else -1
+    return None if k < 0 else np.unique(projection_table(inst.spec, k))
 
 
 def _refit_layer(inst: Instance, pipe: Pipeline, first, stats, save: Path | None, by_rows: bool = False):
@@ -179,7 +198,9 @@ def _refit_layer(inst: Instance, pipe: Pipeline, first, stats, save: Path | None
     if hasattr(decision, "free"):
         free = decision.free_by(saliency(stats), first.matrix, inst.spec) if by_rows and hasattr(decision, "free_by") \
             else decision.free(first.matrix, inst.spec)
-        matrix = to_grid(refit(stats, *free), layer.scale, layer.weight_bits)
+        allowed = _allowed(pipe, inst)
+        matrix = to_grid(refit(stats, *free), layer.scale, layer.weight_bits) if allowed is None else \
+            to_allowed(stats, refit(stats, *free), *free, scale, allowed)
         refitted = decision.refitted(matrix, inst.spec)
     else:
         ties = [replace(t, scales=t.scales * scale[t.outputs]) for t in decision.ties()]

@@ -330,7 +330,9 @@ def _map(args) -> int:
         if "accuracy" in report:
             a = report["accuracy"]
             print(f"{a['metric']} on {a['images']['images']} images: dense {a['float']:.4f}, decided {a['decided']:.4f}"
-                  + (f", re-fitted {a['refit']:.4f}" if a["refit"] is not None else ""))
+                  + (f", re-fitted {a['refit']:.4f}" if a["refit"] is not None else "")
+                  + f" ({a['seconds']['mapping_and_refit']:.1f} s mapping and re-fit, {a['seconds']['evaluation']:.1f} s "
+                    "evaluating)")
     return 0 if report["valid"] else EXIT_INVALID
 
 

@@ -78,11 +78,7 @@ def refit(stats: LayerStats, positive: np.ndarray, negative: np.ndarray | None =
     ridge = stats.ridge(damping)
     out = np.zeros((n, m))
     usable = positive | negative
-    shared: dict[bytes, list[int]] = {}
-    for j in range(m):
-        shared.setdefault(np.packbits(usable[:, j]).tobytes(), []).append(j)
-    for cols in shared.values():  # outputs with the same free rows share one factorisation
-        rows = np.flatnonzero(usable[:, cols[0]])
+    for rows, cols in _by_free_rows(usable):  # outputs with the same free rows share one factorisation
         out[np.ix_(rows, cols)] = _solve(stats, rows, cols, ridge)
     for j in range(m):
         rows = np.flatnonzero(usable[:, j])
@@ -97,6 +93,51 @@ def refit(stats: LayerStats, positive: np.ndarray, negative: np.ndarray | None =
         w = out[:, j]
         w[((w > 0) & ~positive[:, j]) | ((w < 0) & ~negative[:, j])] = 0.0  # what the last round left wrong
     return out
+
+
+def _by_free_rows(usable: np.ndarray) -> list[tuple[np.ndarray, list[int]]]:
+    """The outputs (columns of mask `usable`) grouped by their free rows: (rows, outputs) per distinct set."""
+    shared: dict[bytes, list[int]] = {}
+    for j in range(usable.shape[1]):
+        shared.setdefault(np.packbits(usable[:, j]).tobytes(), []).append(j)
+    return [(np.flatnonzero(usable[:, cols[0]]), cols) for cols in shared.values()]
+
+
+def to_allowed(stats: LayerStats, weights: np.ndarray, positive: np.ndarray, negative: np.ndarray,
+               scale: np.ndarray, allowed: np.ndarray, damping: float = DAMPING) -> np.ndarray:
+    """Integer weights (``inputs x outputs``, in units of the per-output `scale`) whose magnitudes all lie in
+    `allowed` (sorted, 0 included: e.g. values with at most k nonzero bit slices), from float `weights` that
+    respect the masks of `refit`: a projected re-fit. Inputs are taken in order, as GPTQ quantises (Frantar et
+    al. 2023): each goes to the nearest allowed value of a sign its cell may take, and its rounding error is
+    compensated on the output's free inputs not yet taken (upper Cholesky factor of ``(H_SS + lambda I)^-1``),
+    so the output error grows less than by projecting each weight alone."""
+    scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), (weights.shape[1],))
+    allowed = np.asarray(allowed, dtype=np.float64)
+    grid = weights / scale[None, :]
+    out = np.zeros(weights.shape, dtype=np.int64)
+    ridge = stats.ridge(damping)
+    for rows, cols in _by_free_rows(positive | negative):
+        if not len(rows):
+            continue
+        system = stats.hessian[np.ix_(rows, rows)] + ridge * np.eye(len(rows))
+        upper = scipy.linalg.cholesky(scipy.linalg.cho_solve(scipy.linalg.cho_factor(system), np.eye(len(rows))))
+        block = grid[np.ix_(rows, cols)]
+        for t, i in enumerate(rows):
+            q = _nearest(block[t], allowed, positive[i, cols], negative[i, cols])
+            block[t + 1:] -= np.outer(upper[t, t + 1:], (block[t] - q) / upper[t, t])
+            block[t] = q
+        out[np.ix_(rows, cols)] = np.rint(block).astype(np.int64)
+    return out
+
+
+def _nearest(values: np.ndarray, allowed: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    """Each value's nearest allowed magnitude (ties toward zero) with its sign, or 0 where that sign is not free."""
+    magnitude = np.abs(values)
+    upper = np.clip(np.searchsorted(allowed, magnitude), 0, len(allowed) - 1)
+    lower = np.clip(upper - 1, 0, None)
+    near = np.where(magnitude - allowed[lower] <= np.abs(allowed[upper] - magnitude), allowed[lower], allowed[upper])
+    free = np.where(values > 0, positive, negative)
+    return np.where(free, np.sign(values) * near, 0.0)
 
 
 def _solve(stats: LayerStats, rows: np.ndarray, cols: list[int], ridge: float) -> np.ndarray:

@@ -86,6 +86,9 @@ def test_map_model_refits_every_layer_under_its_grouping_and_reports_accuracy(tm
     assert acc["metric"] == ("top1" if labelled else "fidelity") and acc["float"] == 1.0
     assert 0 <= acc["decided"] <= 1 and 0 <= acc["refit"] <= 1 and acc["batchnorm_reestimated"]
     assert acc["calibration"]["images"] == 32 and acc["images"]["images"] == 40
+    seconds = acc["seconds"]
+    assert seconds["evaluation"] > 0 and seconds["mapping_and_refit"] > seconds["evaluation"]
+    assert sum(seconds.values()) == pytest.approx(report["wall_time"], abs=0.01)
     assert report["valid"] and report["exact"] and len(report["layers"]) == 8
     for layer in report["layers"]:
         note = layer["refit"]
@@ -133,6 +136,21 @@ def test_reuse_refits_the_leaders_stored_vectors_and_keeps_the_ties(tmp_path):
     assert all(n["stage"] == "reuse" and n["calibration_error"]["refit"] <= n["calibration_error"]["decided"]
                for n in notes)
     assert sum(n["calibration_error"]["refit"] for n in notes) < sum(n["calibration_error"]["decided"] for n in notes)
+
+
+def test_a_bit_sparse_projection_is_refitted_onto_its_allowed_values(tmp_path):
+    """With ``max_slices`` the re-fit lands on values of at most that many nonzero slices, so packing projects
+    nothing more: each re-fitted layer's mapping computes it exactly, and no layer's error rises."""
+    pipe = parse("bitslice", params={"pack": {"max_slices": 1}})
+    report = map_model(tiny_resnet(), pipe, Evaluation(images(8, 4), images(24, 5)), tmp_path, sparsity=0.5)
+    assert report["valid"] and report["exact"]
+    refitted = [layer for layer in report["layers"] if not layer["refit"].get("kept_decided")]
+    assert len(refitted) >= len(report["layers"]) // 2
+    for layer in refitted:
+        note = layer["refit"]
+        assert note["calibration_error"]["refit"] < note["calibration_error"]["decided"]
+        pack = next(s for s in layer["stages"] if s["stage"] == "pack")
+        assert not pack["approximates"] and layer["error"]["l1"] == 0
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ from mapopt.hardware import preset
 from mapopt.instance import Instance
 from mapopt.layer import Layer
 from mapopt.problems.filter_ordering.problem import Grouping
-from mapopt.refit import LayerStats, Tie, prune_obs, refit, refit_tied, saliency, to_grid
+from mapopt.models.bitsparse import projection_table
+from mapopt.refit import LayerStats, Tie, prune_obs, refit, refit_tied, saliency, to_allowed, to_grid
 from mapopt.solve import apply, solve
 
 
@@ -194,3 +195,23 @@ def test_saliency_is_the_obs_cost_of_each_weight_split_by_sign():
     alone = refit(stats, mask, damping=0.0)  # the best fit without weight (i, j)
     assert (pos + neg)[i, j] == pytest.approx((stats.error(alone) - stats.error(w)) * stats.target, rel=1e-6)
     assert np.all((pos > 0) <= (w > 0)) and np.all((neg > 0) <= (w < 0))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_projected_refit_keeps_values_allowed_and_signs_free_and_beats_projecting_each_weight(seed):
+    """Values with at most one nonzero 2-bit slice of 7 magnitude bits: the compensated projection stays on them,
+    never takes a sign its cell may not, and leaves less output error than the nearest allowed value of each
+    weight alone."""
+    spec = preset("bitslice", weight_bits=8)
+    allowed = np.unique(projection_table(spec, 1))
+    rng = np.random.default_rng(seed)
+    x = np.maximum(rng.normal(size=(400, 24)), 0)
+    dense = rng.normal(size=(24, 8)) * 20
+    positive, negative = rng.random(dense.shape) < 0.8, rng.random(dense.shape) < 0.8
+    stats, scale = stats_of(x, x @ dense), rng.uniform(0.5, 2.0, 8)
+    fitted = refit(stats, positive, negative)
+    projected = to_allowed(stats, fitted, positive, negative, scale, allowed)
+    assert np.isin(np.abs(projected), allowed).all()
+    assert not ((projected > 0) & ~positive).any() and not ((projected < 0) & ~negative).any()
+    alone = np.sign(fitted) * projection_table(spec, 1)[np.clip(np.rint(np.abs(fitted / scale)), 0, 127).astype(int)]
+    assert stats.error(projected * scale) < stats.error(alone * scale)
