@@ -63,9 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_solve)
 
-    p = sub.add_parser("validate", help="validate and cost a saved solution against its instance")
+    p = sub.add_parser("validate", help="validate and cost a saved solution against its instance: the instance's "
+                                        "weights and hardware, whatever the solution declares")
     p.add_argument("file")
     p.add_argument("solution")
+    p.add_argument("--exact", action="store_true", help="refuse any declared approximation of the layer")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_validate)
 
@@ -257,15 +259,20 @@ def _solve(args) -> int:
 def _validate(args) -> int:
     from .instance import read_instance
     from .mapping import load_mapping
-    from .sim import simulate
+    from .solve import check_solution
 
-    report = simulate(load_mapping(args.solution), read_instance(args.file).layer)
+    mapping = load_mapping(args.solution)
+    report = check_solution(mapping, read_instance(args.file), exact=args.exact)
     if args.json:
-        print(json.dumps(report.to_dict(), default=_jsonable))
+        print(json.dumps({**report.to_dict(), "approximates": mapping.reference is not None}, default=_jsonable))
     else:
         cost = report.cost.to_dict() if report.cost else {}
         print(f"valid {report.valid} exact {report.exact} ou_activations {cost.get('ou_activations')} "
               f"crossbars {cost.get('crossbars')}")
+        if mapping.reference is not None:
+            error = report.error
+            print(f"  approximates the layer: L1 error {error.get('l1')}, relative {error.get('relative', 0.0):.4g} "
+                  "(validated against its declared reference)")
         for v in report.violations:
             print(f"  violation {v}")
     return 0 if report.valid else EXIT_INVALID

@@ -13,12 +13,15 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import numpy as np
+
 from .errors import SolverError
 from .instance import Instance
-from .problems import get_method, get_problem
+from .mapping import Mapping
+from .problems import Registry, get_method, get_problem
 from .problems.contract import Params, Run
 from .result import SolveResult, Status
-from .sim import Violation, simulate
+from .sim import Report, Violation, hardware_violations, simulate
 
 
 def solve(inst: Instance, problem: str, method: str = "auto", time_limit: float | None = None, seed: int = 0,
@@ -99,3 +102,27 @@ def _measured(report, kind: str):
     if report.cost is None:
         return None
     return report.cost.ou_activations if kind == "ou_activations" else report.error["l1"]
+
+
+def check_solution(mapping: Mapping, inst: Instance, exact: bool = False, seed: int = 0) -> Report:
+    """A solution judged against the instance it claims to solve, trusting nothing it declares about itself:
+    `simulate` on the instance's weights, plus a violation for each hardware field that differs from the
+    instance's (`mapopt.sim.hardware_violations`) and for a declared approximation (a reference other than the
+    layer) that the problem it names cannot make, or any approximation when `exact`."""
+    report = simulate(mapping, inst.layer, seed=seed)
+    extra = hardware_violations(mapping, inst.spec)
+    reference = mapping.reference
+    if reference is not None and not (reference.shape == inst.layer.matrix.shape
+                                      and np.array_equal(reference, inst.layer.matrix)):
+        problem = mapping.meta.get("problem")
+        if exact:
+            extra.append(Violation("approximation", "the solution declares an approximation of the layer; "
+                                                    "--exact takes only mappings of the layer itself"))
+        elif not (isinstance(problem, str) and problem in Registry.modules and get_problem(problem).approximates):
+            extra.append(Violation("approximation", f"the solution declares an approximation of the layer, but "
+                                                    f"names {'no problem' if problem is None else repr(problem)} "
+                                                    "whose decisions may approximate"))
+    if not extra:
+        return report
+    return replace(report, valid=False, exact=report.exact and all(v.rule != "approximation" for v in extra),
+                   violations=[*extra, *report.violations])

@@ -138,6 +138,23 @@ def test_reuse_refits_the_leaders_stored_vectors_and_keeps_the_ties(tmp_path):
     assert sum(n["calibration_error"]["refit"] for n in notes) < sum(n["calibration_error"]["decided"] for n in notes)
 
 
+def test_any_torch_network_of_conv_and_linear_layers_maps_with_accuracy_in_the_loop(tmp_path):
+    """A network that lists no parts (a plain Sequential) is run from the images for every layer; without labels
+    accuracy is fidelity to the dense network, and the re-fit lowers every layer's calibration error."""
+    torch.manual_seed(2)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1, bias=False), torch.nn.ReLU(),
+                              torch.nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), torch.nn.ReLU(),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 10))
+    test = images(16, 8)
+    unlabelled = ImageSet(test.x, None, test.source, test.indices)
+    report = map_model(net, parse("orc"), Evaluation(unlabelled, images(24, 9)), tmp_path, sparsity=0.6)
+    acc = report["accuracy"]
+    assert acc["metric"] == "fidelity" and acc["float"] == 1.0 and report["valid"] and report["exact"]
+    assert [layer["name"] for layer in report["layers"]] == ["0", "2", "6"]
+    notes = [layer["refit"] for layer in report["layers"]]
+    assert all(n["calibration_error"]["refit"] < n["calibration_error"]["decided"] for n in notes)
+
+
 def test_a_bit_sparse_projection_is_refitted_onto_its_allowed_values(tmp_path):
     """With ``max_slices`` the re-fit lands on values of at most that many nonzero slices, so packing projects
     nothing more: each re-fitted layer's mapping computes it exactly, and no layer's error rises."""

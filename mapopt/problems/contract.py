@@ -180,6 +180,7 @@ class Problem:
     decision: type
     to_mapping: Callable
     objective: str = "ou_activations"  # or "error_l1": which simulator figure the objective must equal
+    approximates: bool = True  # whether its decisions may declare an approximation of the layer (a reference)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from .circuit import Circuit, build_circuit
 from .cost import CostReport, cost
 from .execute import execute
 from .fabric import Fabric, build_fabric
-from .validate import RULES, Violation, shape_violations, validate
+from .validate import RULES, Violation, hardware_violations, shape_violations, validate
 
 
 @dataclass(frozen=True)
@@ -60,4 +60,4 @@ def simulate(mapping: Mapping, layer: Layer, probes: int = 4, seed: int = 0) -> 
 
 
 __all__ = ["RULES", "Circuit", "CostReport", "Fabric", "Report", "Violation", "build_circuit", "build_fabric",
-           "approximation_error", "cost", "execute", "simulate", "validate"]
+           "approximation_error", "cost", "execute", "hardware_violations", "simulate", "validate"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..hardware import HardwareSpec
 from ..layer import Layer
 from ..mapping import SCHEDULES, Mapping
 from .circuit import Circuit, build_circuit
@@ -19,7 +20,8 @@ from .execute import execute
 from .fabric import Fabric, build_fabric, unique_rows
 
 RULES = ("shape", "value_range", "bounds", "overlap", "row_conflict", "inputs", "slice", "target",
-         "alignment", "coverage", "column_mix", "adc_range", "function", "execution", "objective")
+         "alignment", "coverage", "column_mix", "adc_range", "function", "execution", "objective", "hardware",
+         "approximation")
 
 
 @dataclass(frozen=True)
@@ -223,3 +225,18 @@ def _probe_inputs(mapping: Mapping, probes: int, seed: int) -> np.ndarray:
     x = rng.integers(0, top + 1, size=(probes, mapping.n_inputs), dtype=np.int64)
     x[0] = top
     return x
+
+
+def hardware_violations(mapping: Mapping, hardware: HardwareSpec) -> list[Violation]:
+    """Where the crossbars `mapping` declares differ from `hardware` (an instance's): one violation per field.
+    Every field must match, cost laws (named by the preset) included, except that a slice's columns may be
+    read by an ADC of fewer bits than the hardware's (a coarser reading of the same array), never more."""
+    ours, theirs = mapping.spec.to_dict(), hardware.to_dict()
+    out = [Violation("hardware", f"hardware {key} is {ours[key]!r} in the solution, {theirs[key]!r} in the instance",
+                     {"field": key}) for key in theirs if key != "adc_bits" and ours.get(key) != theirs[key]]
+    if mapping.spec.n_slices == hardware.n_slices:
+        above = [s for s in range(hardware.n_slices) if mapping.spec.adc_for_slice(s) > hardware.adc_for_slice(s)]
+        if above:
+            out.append(Violation("hardware", f"ADC bits {theirs['adc_bits']!r} of the instance are exceeded in slices "
+                                             f"{above} (the solution reads {ours['adc_bits']!r})", {"field": "adc_bits"}))
+    return out

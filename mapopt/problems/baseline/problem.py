@@ -35,4 +35,4 @@ def cell_bound(inst: Instance) -> int:
     return spec.input_cycles * math.ceil(np.count_nonzero(planes) / (spec.ou_rows * spec.ou_cols))
 
 
-PROBLEM = register_problem(Problem("baseline", NoParams, Conventional, to_mapping))
+PROBLEM = register_problem(Problem("baseline", NoParams, Conventional, to_mapping, approximates=False))
