@@ -91,7 +91,7 @@ def load_network(path: str | Path):
                           "(other torch networks: mapopt.accuracy.map_model from Python)") from None
 
 
-def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path, sparsity: float = 0.8,
+def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path, sparsity: float = 0.0,
               prune: str = "magnitude", keep_ends: bool = False, network: str = "network", progress: bool = False,
               save: Path | None = None) -> dict:
     """Map every conv and linear layer of torch `model` through `pipe` with accuracy in the loop (see the module

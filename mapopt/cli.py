@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import __version__
 from .errors import MapoptError
 
 EXIT_INVALID, EXIT_ERROR = 1, 2
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mapopt", description="Map quantized DNN layers onto ReRAM crossbars.")
+    parser.add_argument("--version", action="version", version=f"mapopt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("import", help="model file -> one instance file per layer plus a network index")
@@ -84,9 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("map", help="map a whole network (model file or instance directory) through a pipeline")
     p.add_argument("source", help="model file (.th/.pt/.tflite/.h5) or instance directory / index")
     p.add_argument("--pipeline", default="full",
-                   help="preset (orc, bitslice, full, pattern, reuse, prap) or stage list")
-    p.add_argument("--sparsity", type=float, default=0.8,
-                   help="fraction of each layer's weights pruned when mapping a model file (default 0.8)")
+                   help="preset (orc, bitslice, full, pattern, reuse, prap) or stage list (default full)")
+    p.add_argument("--sparsity", type=float, default=0.0,
+                   help="fraction of each layer's weights pruned when mapping a model file (default 0: none; the "
+                        "seeds' headlines use 0.8)")
     p.add_argument("--keep-ends", action="store_true", help="leave the first and the last layer unpruned")
     p.add_argument("--method", action="append", default=[], metavar="STAGE=METHOD",
                    help="method of a stage, e.g. group=multistart (defaults: mapopt.pipeline.DEFAULT_METHODS)")
@@ -94,11 +97,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="parameter of a stage's method, e.g. reuse.theta=0.5 (repeatable)")
     p.add_argument("--preset", help="hardware preset for every stage (default: the last stage's: orc, bitslice, "
                                     "pattern or reuse)")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per stage and layer")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds per stage and layer (default: none)")
     p.add_argument("--seed", type=int, default=0,
-                   help="seed of every stage's method (without a time limit, the same seed gives the same mapping)")
-    p.add_argument("--jobs", type=int, default=1, help="layers mapped in parallel (-1: all cores)")
-    p.add_argument("--backend", default="loky", help="joblib backend: loky, dask, ray")
+                   help="seed of every stage's method (default 0; without a time limit, the same seed gives the "
+                        "same mapping)")
+    p.add_argument("--jobs", type=int, default=1, help="layers mapped in parallel (-1: all cores; default 1)")
+    p.add_argument("--backend", default="loky", help="joblib backend: loky, dask, ray (default loky)")
     p.add_argument("--out", metavar="FILE", help="write the report JSON here")
     p.add_argument("--save", metavar="DIR", help="write every layer's mapping (.npz) into this directory")
     p.add_argument("--resume", metavar="FILE",
@@ -110,9 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--calib-size", type=int, default=1024,
                    help="calibration images: a seeded, class-stratified subset (default 1024)")
     p.add_argument("--prune", choices=("magnitude", "obs", "obs-rows"), default="magnitude",
-                   help="what --sparsity removes: smallest magnitudes (at import); least output error on the "
-                        "calibration images (obs: Optimal Brain Surgeon in blocks, as SparseGPT); or magnitude for "
-                        "the grouping and its row counts, output error for which rows each group keeps (obs-rows); "
+                   help="what --sparsity removes (default magnitude): smallest magnitudes (at import); least output "
+                        "error on the calibration images (obs: Optimal Brain Surgeon in blocks, as SparseGPT); or "
+                        "magnitude for the grouping and its row counts, output error for which rows each group keeps (obs-rows); "
                         "the last two need --calibrate")
     p.add_argument("--eval", metavar="DATA",
                    help="measure top-1 (fidelity to the dense network without labels) on these images: dense, "

@@ -219,7 +219,7 @@ def hardware_note(given: Instance, mapped: Instance, pipe: Pipeline) -> dict:
     return {"hardware_preset": pipe.hardware, "instance_hardware_replaced": mapped.spec != given.spec}
 
 
-def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.8, jobs: int = 1, backend: str = "loky",
+def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.0, jobs: int = 1, backend: str = "loky",
                 workdir: str | Path | None = None, save: str | Path | None = None, progress: bool = False,
                 resume: str | Path | None = None, keep_ends: bool = False) -> dict:
     """Map every layer of a model file (imported at `sparsity`, recorded in the report; `keep_ends`: first and

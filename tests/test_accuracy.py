@@ -205,6 +205,13 @@ def test_accuracy_options_that_cannot_work_are_one_line_errors(files, args, mess
     assert message in one_line_error(proc)
 
 
+def test_map_prunes_nothing_unless_asked(files):
+    report = json.loads(mapopt("map", files / "resnet8.th", "--pipeline", "orc", "--json").stdout)
+    assert report["sparsity"] == 0.0
+    pruned = json.loads(mapopt("map", files / "resnet8.th", "--pipeline", "orc", "--sparsity", "0.5", "--json").stdout)
+    assert pruned["sparsity"] == 0.5 and pruned["totals"]["cells"] < report["totals"]["cells"]
+
+
 def test_images_the_network_cannot_take_are_one_line_errors(files, tmp_path):
     np.savez(tmp_path / "gray.npz", x=np.zeros((4, 1, 32, 32), np.float32), y=np.zeros(4, np.int64))
     assert "takes 3" in one_line_error(mapopt("evaluate", files / "resnet8.th", tmp_path / "gray.npz", ok=False))

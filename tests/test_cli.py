@@ -112,3 +112,12 @@ def test_inspect_describes_instances_mappings_and_networks(tmp_path):
     assert json.loads(mapopt("inspect", tmp_path / "s.npz", "--json").stdout)["schedule"] == "grid"
     net = json.loads(mapopt("inspect", SYNTHETIC, "--json").stdout)
     assert net["kind"] == "network" and len(net["layers"]) == len(list(SYNTHETIC.glob("*.npz")))
+
+
+def test_version_is_the_installed_packages():
+    from importlib.metadata import version
+
+    import mapopt as package
+
+    assert package.__version__ == version("mapopt")
+    assert mapopt("--version").stdout.strip() == f"mapopt {version('mapopt')}"
