@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     from .models import MissingDependency, ModelFileError
 
     try:
+        _check_outputs(args)
         return args.run(args)
     except (MapoptError, BenchError, ModelFileError, MissingDependency) as exc:
         print(f"mapopt {args.command}: error: {exc}", file=sys.stderr)
@@ -397,6 +399,29 @@ def _classic(args) -> int:
     out = solve_classic(args.kind, args.file, args.method, args.time_limit, args.seed)
     print(json.dumps(out) if args.json else "  ".join(f"{k} {v}" for k, v in out.items()))
     return 0
+
+
+def _check_outputs(args) -> None:
+    """Every path the command will write, checked before any work starts, so a long run is never lost at its end
+    to an output it cannot write."""
+    for option, kind in (("out", "directory" if args.command == "import" else "file"), ("save", "directory"),
+                         ("resume", "file")):
+        if getattr(args, option, None) is not None:
+            _writable(Path(getattr(args, option)), kind, f"--{option}")
+
+
+def _writable(path: Path, kind: str, option: str) -> None:
+    """One-line error unless a `kind` (``file`` or ``directory``) can be written at `path`."""
+    if kind == "file" and path.is_dir():
+        raise MapoptError(f"{option} {path}: is a directory; give a file name")
+    if kind == "directory" and path.exists() and not path.is_dir():
+        raise MapoptError(f"{option} {path}: is a file; give a directory")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if existing != path and not existing.is_dir():
+        raise MapoptError(f"{option} {path}: cannot be created, {existing} is a file")
+    folder = existing if existing.is_dir() else existing.parent
+    if not os.access(folder, os.W_OK):
+        raise MapoptError(f"{option} {path}: {folder} is not writable")
 
 
 def _report(args) -> int:

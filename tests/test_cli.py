@@ -121,3 +121,19 @@ def test_version_is_the_installed_packages():
 
     assert package.__version__ == version("mapopt")
     assert mapopt("--version").stdout.strip() == f"mapopt {version('mapopt')}"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["solve", "{inst}", "--problem", "baseline", "--out", "{file}/x.npz"], "cannot be created"),
+    (["solve", "{inst}", "--problem", "baseline", "--out", "{dir}"], "is a directory"),
+    (["map", "{inst}", "--pipeline", "orc", "--out", "{file}/x.json"], "cannot be created"),
+    (["map", "{inst}", "--pipeline", "orc", "--save", "{file}"], "is a file"),
+    (["map", "{inst}", "--pipeline", "orc", "--resume", "{dir}"], "is a directory"),
+    (["bench", "{inst}", "--problem", "baseline", "--methods", "orc", "--out", "{file}/r.jsonl"], "cannot be created"),
+    (["import", "{inst}", "--out", "{file}"], "is a file"),
+    (["report", "{dir}/missing.jsonl"], "no such results file"),
+])
+def test_outputs_that_cannot_be_written_fail_before_any_work(tmp_path, args, message):
+    (tmp_path / "a_file").write_text("x")
+    paths = {"inst": SYNTHETIC / "conv36x8_s60.npz", "file": tmp_path / "a_file", "dir": tmp_path}
+    assert message in one_line_error(mapopt(*[a.format(**paths) for a in args], ok=False))

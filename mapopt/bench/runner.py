@@ -143,6 +143,8 @@ def read_results(path: str | Path, keyed: bool = True) -> list[dict]:
     :class:`BenchError` naming the file and the line number. Blank lines are skipped.
     """
     path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"{path}: no such results file")
     lines = path.read_bytes().split(b"\n")
     tail = lines.pop()  # b"" when the file ends with a newline
     records = [_decode_line(raw, path, i, keyed) for i, raw in enumerate(lines, start=1) if raw.strip()]
