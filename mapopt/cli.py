@@ -235,6 +235,7 @@ def _solve(args) -> int:
     from .instance import read_instance
     from .mapping import save_mapping
     from .problems import get_problem, methods
+    from .provenance import settings
     from .solve import solve
 
     if args.method == "list":
@@ -249,7 +250,8 @@ def _solve(args) -> int:
     result = solve(inst, args.problem, args.method, args.time_limit, args.seed, args.workers, **_params(args.param))
     if args.out and result.mapping is not None:
         save_mapping(args.out, result.mapping.replace(meta={**result.mapping.meta, "instance": str(args.file)}))
-    summary = {"instance": str(args.file), "layer": inst.name, "problem": args.problem, **result.summary()}
+    summary = {"instance": str(args.file), "layer": inst.name, "problem": args.problem, **result.summary(),
+               "settings": settings(args.file, hardware=inst.spec.to_dict())}
     if args.json:
         print(json.dumps(summary, default=_jsonable))
     else:
@@ -355,6 +357,7 @@ def _map_with_accuracy(args, pipe) -> dict:
 
     from .accuracy import Evaluation, load_network, map_model
     from .images import read_images
+    from .provenance import settings
 
     if args.eval is None:
         raise MapoptError("--calibrate re-fits for accuracy: give --eval DATA to measure it on other images")
@@ -372,8 +375,9 @@ def _map_with_accuracy(args, pipe) -> dict:
                             None if args.calibrate is None else read_images(args.calibrate, args.calib_size, args.seed),
                             args.seed)
     with tempfile.TemporaryDirectory() as tmp:
-        return map_model(model, pipe, evaluation, tmp, args.sparsity, args.prune, args.keep_ends,
-                         Path(args.source).stem, progress=True, save=None if args.save is None else Path(args.save))
+        report = map_model(model, pipe, evaluation, tmp, args.sparsity, args.prune, args.keep_ends,
+                           Path(args.source).stem, progress=True, save=None if args.save is None else Path(args.save))
+    return {**report, "settings": settings(args.source, seed=pipe.seed, time_limit=pipe.time_limit)}
 
 
 def _evaluate(args) -> int:

@@ -8,7 +8,6 @@ for a module or state dict already in Python, pass ``state_dict_weights(obj)`` t
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import numbers
 from pathlib import Path
@@ -21,20 +20,12 @@ from .instance import Instance, write_index, write_instance
 from .layer import Layer
 from .models import ModelFileError, NamedWeight, magnitude_prune, read_weights
 from .models.weights import sanitize_name
+from .provenance import sha256
 
 logger = logging.getLogger(__name__)
 
 PRUNE_SCOPES = ("layer", "global")
 STORED_INT_BITS = 8  # NamedWeight.quantized comes only from int8 TFLite tensors
-
-
-def sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file, so an instance names exactly the weights it came from."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def import_model(model: str | Path, out_dir: str | Path, sparsity: float = 0.0, preset: str = "orc",

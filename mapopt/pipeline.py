@@ -44,6 +44,7 @@ from .mapping import save_mapping
 from .problems.filter_ordering.problem import Grouping
 from .problems.pattern_placement.problem import applies_to as pattern_applies_to
 from .problems.reuse_clustering.problem import Reuse, layer_mapping
+from .provenance import settings
 from .sim import simulate
 from .sim.cost import cost as mapping_cost
 from .solve import apply, check_params, solve
@@ -233,6 +234,7 @@ def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.0, jobs:
     imported next to it, ``<resume>.instances``, so its layers keep their names).
     """
     source = Path(source)
+    run = settings(source, seed=pipe.seed, time_limit=pipe.time_limit)
     imported = source.is_file() and source.suffix not in (".npz", ".json")
     if imported:
         from .importer import import_model
@@ -256,7 +258,7 @@ def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.0, jobs:
         raise MapoptError(f"{Path(failed[0]['task']['file']).stem}: {failed[0]['error']}")
     layers = [{k: v for k, v in r.items() if k not in ("key", "task")} for r in records]
     return {**network_report(pipe, layers, time.perf_counter() - start), "sparsity": sparsity if imported else None,
-            "keep_ends": keep_ends if imported else None}
+            "keep_ends": keep_ends if imported else None, "settings": run}
 
 
 def network_report(pipe: Pipeline, layers: list[dict], wall_time: float) -> dict:

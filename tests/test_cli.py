@@ -137,3 +137,21 @@ def test_outputs_that_cannot_be_written_fail_before_any_work(tmp_path, args, mes
     (tmp_path / "a_file").write_text("x")
     paths = {"inst": SYNTHETIC / "conv36x8_s60.npz", "file": tmp_path / "a_file", "dir": tmp_path}
     assert message in one_line_error(mapopt(*[a.format(**paths) for a in args], ok=False))
+
+
+def test_every_report_names_mapopts_version_its_input_and_its_settings(tmp_path):
+    from mapopt import __version__
+    from mapopt.provenance import sha256
+
+    inst = SYNTHETIC / "conv36x8_s60.npz"
+    solved = json.loads(mapopt("solve", inst, "--problem", "baseline", "--method", "orc", "--seed", "3",
+                               "--time-limit", "5", "--json").stdout)
+    run = solved["settings"]
+    assert run["mapopt"] == __version__ and run["input_sha256"] == sha256(inst)
+    assert run["hardware"]["ou_rows"] > 0 and solved["seed"] == 3 and solved["params"]["time_limit"] == 5
+    mapped = json.loads(mapopt("map", SYNTHETIC, "--pipeline", "orc", "--seed", "2", "--json").stdout)
+    assert mapped["settings"]["seed"] == 2 and mapped["settings"]["input_sha256"] == sha256(SYNTHETIC / "index.json")
+    assert all(layer["hardware"]["xbar_rows"] > 0 for layer in mapped["layers"])
+    mapopt("bench", inst, "--problem", "baseline", "--methods", "orc", "--out", tmp_path / "r.jsonl")
+    record = json.loads((tmp_path / "r.jsonl").read_text().splitlines()[0])
+    assert record["settings"]["input_sha256"] == sha256(inst) and record["settings"]["mapopt"] == __version__

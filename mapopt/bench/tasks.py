@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..instance import instance_files, read_instance
+from ..provenance import settings
 from ..solve import solve
 
 
@@ -21,6 +22,7 @@ def solve_task(task: dict) -> dict:
     result = solve(inst, task["problem"], task["method"], task["time_limit"], task["seed"], **task.get("params", {}))
     summary = result.summary()
     cost = summary["cost"] or {}
-    return {**summary, "layer": inst.name, "n": inst.layer.n_inputs, "m": inst.layer.n_outputs,
+    return {**summary, "settings": settings(task["instance"], hardware=inst.spec.to_dict()),
+            "layer": inst.name, "n": inst.layer.n_inputs, "m": inst.layer.n_outputs,
             "crossbars": cost.get("crossbars"), "cycles": cost.get("cycles"),
             "energy_pj": (cost.get("energy_pj") or {}).get("total"), "area_um2": (cost.get("area_um2") or {}).get("total")}
