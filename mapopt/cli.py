@@ -148,7 +148,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="summary table of a results file")
     p.add_argument("results")
     p.add_argument("--by", default="method", help="comma-separated fields to group by (default method)")
-    p.add_argument("--columns", default="objective,bound,crossbars,energy_pj,wall_time")
+    p.add_argument("--columns", default="objective,bound,crossbars,energy_pj,wall_time",
+                   help="comma-separated numeric fields, summed per group (default objective,bound,crossbars,"
+                        "energy_pj,wall_time)")
+    p.add_argument("--format", choices=("md", "csv", "json"), default="md", help="table format (default md)")
     p.set_defaults(run=_report)
     return parser
 
@@ -432,7 +435,8 @@ def _report(args) -> int:
     from .bench import read_results, summary_table
 
     records = read_results(args.results)
-    print(summary_table(records, group_by=args.by.split(","), columns=args.columns.split(","), stats=("sum",)))
+    print(summary_table(records, group_by=args.by.split(","), columns=args.columns.split(","), stats=("sum",),
+                        fmt=args.format))
     return 0
 
 

@@ -365,5 +365,23 @@ def test_summary_table_two_group_fields_and_stats():
     table = summary_table(records, group_by=("inst", "method"), columns=("objective",), stats=("mean",))
     body = [[c.strip() for c in l.strip("|").split("|")] for l in table.splitlines()[2:]]
     assert body == [["x", "a", "2", "0", "2.125"], ["y", "a", "1", "0", "2"]]
-    with pytest.raises(ValueError, match="unknown stats"):
+    with pytest.raises(BenchError, match="unknown stats"):
         summary_table(records, stats=("median",))
+
+
+def test_summary_table_as_csv_and_json_and_unknown_fields_refused():
+    import csv
+    import io
+    import json
+
+    records = [{"key": "1", "task": {"method": "a"}, "objective": 1.5, "wall_time": 0.25},
+               {"key": "2", "task": {"method": "b"}, "status": "error", "error": "boom"}]
+    rows = list(csv.reader(io.StringIO(summary_table(records, columns=("objective",), stats=("sum",), fmt="csv"))))
+    assert rows == [["method", "n", "errors", "objective sum"], ["a", "1", "0", "1.5"], ["b", "1", "1", "-"]]
+    parsed = json.loads(summary_table(records, columns=("objective",), stats=("sum",), fmt="json"))
+    assert parsed == [{"method": "a", "n": 1, "errors": 0, "objective sum": 1.5},
+                      {"method": "b", "n": 1, "errors": 1, "objective sum": None}]
+    with pytest.raises(BenchError, match="'objectve'"):
+        summary_table(records, columns=("objectve",))
+    with pytest.raises(BenchError, match="unknown format"):
+        summary_table(records, fmt="xlsx")

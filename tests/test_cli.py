@@ -155,3 +155,17 @@ def test_every_report_names_mapopts_version_its_input_and_its_settings(tmp_path)
     mapopt("bench", inst, "--problem", "baseline", "--methods", "orc", "--out", tmp_path / "r.jsonl")
     record = json.loads((tmp_path / "r.jsonl").read_text().splitlines()[0])
     assert record["settings"]["input_sha256"] == sha256(inst) and record["settings"]["mapopt"] == __version__
+
+
+def test_report_prints_csv_and_json_and_refuses_unknown_columns(tmp_path):
+    import csv
+    import io
+
+    out = tmp_path / "r.jsonl"
+    mapopt("bench", SYNTHETIC / "conv36x8_s60.npz", "--problem", "baseline", "--methods", "dense,orc", "--out", out)
+    rows = list(csv.DictReader(io.StringIO(mapopt("report", out, "--format", "csv").stdout)))
+    assert [r["method"] for r in rows] == ["dense", "orc"]
+    assert float(rows[1]["objective sum"]) < float(rows[0]["objective sum"])
+    table = json.loads(mapopt("report", out, "--format", "json", "--columns", "crossbars").stdout)
+    assert [set(r) for r in table] == [{"method", "n", "errors", "crossbars sum"}] * 2
+    assert "no record has field 'objectiv'" in one_line_error(mapopt("report", out, "--columns", "objectiv", ok=False))

@@ -1,19 +1,26 @@
 """Summary tables over benchmark records (the dicts :func:`run_bench` returns).
 
-Call :func:`summary_table` to compare methods at a glance: one markdown row
-per group, with the record count, the error count, and totals and means of
-numeric fields.
+Call :func:`summary_table` to compare methods at a glance: one row per group
+(markdown, CSV or JSON), with the record count, the error count, and totals
+and means of numeric fields.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
 from collections.abc import Sequence
 from numbers import Real
 from typing import Any
 
+from .runner import BenchError
+
 #: Aggregates :func:`summary_table` can show per column.
 STATS = ("sum", "mean")
+#: Output formats of :func:`summary_table`.
+FORMATS = ("md", "csv", "json")
 
 
 def summary_table(
@@ -21,8 +28,9 @@ def summary_table(
     group_by: Sequence[str] = ("method",),
     columns: Sequence[str] = ("objective", "bound", "wall_time"),
     stats: Sequence[str] = STATS,
+    fmt: str = "md",
 ) -> str:
-    """Markdown table of records grouped by ``group_by``.
+    """Table of records grouped by ``group_by``, as markdown, CSV or JSON.
 
     Parameters
     ----------
@@ -34,25 +42,45 @@ def summary_table(
     columns : sequence of str
         Numeric fields to aggregate. Records where a field is missing or not a
         number (error records, ``None``) are left out of that field's
-        aggregates; ``-`` marks a field no record of the group has.
+        aggregates; ``-`` (``null`` in JSON) marks a field no record of the group has.
     stats : sequence of str
         Aggregates per column, from ``"sum"`` and ``"mean"``.
+    fmt : {"md", "csv", "json"}
+        Markdown pipe table, CSV with a header line, or a JSON list of one object per group.
 
     Returns
     -------
     str
         The table: group fields, ``n`` (records), ``errors`` (records with
         status ``"error"``), then ``<column> <stat>`` for each pair.
+
+    Raises
+    ------
+    BenchError
+        An unknown stat or format, or a field that no record (nor its task) has.
     """
     unknown = [s for s in stats if s not in STATS]
     if unknown:
-        raise ValueError(f"unknown stats {unknown}; expected some of {STATS}")
+        raise BenchError(f"unknown stats {unknown}; expected some of {STATS}")
+    if fmt not in FORMATS:
+        raise BenchError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    known = set().union(*({*r, *r.get("task", {})} for r in records))
+    missing = [f for f in (*group_by, *columns) if f not in known]
+    if records and missing:
+        raise BenchError(f"no record has field {missing[0]!r}; fields: {', '.join(sorted(known))}")
     groups: dict[tuple[str, ...], list[dict]] = {}
     for record in records:
         groups.setdefault(tuple(str(_field(record, g)) for g in group_by), []).append(record)
     header = [*group_by, "n", "errors", *(f"{c} {s}" for c in columns for s in stats)]
     rows = [[*values, *_aggregate(members, columns, stats)] for values, members in groups.items()]
-    return _markdown(header, rows, numeric_from=len(group_by))
+    if fmt == "json":
+        return json.dumps([dict(zip(header, row)) for row in rows])
+    cells = [[*row[:len(group_by)], *("-" if v is None else _fmt(v) for v in row[len(group_by):])] for row in rows]
+    if fmt == "csv":
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows([header, *cells])
+        return out.getvalue().rstrip("\n")
+    return _markdown(header, cells, numeric_from=len(group_by))
 
 
 def _field(record: dict, name: str) -> Any:
@@ -62,18 +90,15 @@ def _field(record: dict, name: str) -> Any:
     return record.get("task", {}).get(name, "-")
 
 
-def _aggregate(records: list[dict], columns: Sequence[str], stats: Sequence[str]) -> list[str]:
-    """Cells for one group: count, errors, then each column's stats."""
+def _aggregate(records: list[dict], columns: Sequence[str], stats: Sequence[str]) -> list[float | None]:
+    """Values for one group: count, errors, then each column's stats (None where no record has a number)."""
     errors = sum(record.get("status") == "error" for record in records)
-    cells = [str(len(records)), str(errors)]
+    cells: list[float | None] = [len(records), errors]
     for column in columns:
         values = [v for v in (r.get(column) for r in records) if _is_number(v)]
         total = sum(values)
         for stat in stats:
-            if not values:
-                cells.append("-")
-            else:
-                cells.append(_fmt(total if stat == "sum" else total / len(values)))
+            cells.append(None if not values else total if stat == "sum" else total / len(values))
     return cells
 
 
