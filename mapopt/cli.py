@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mapopt {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader stopped early (``| head``): end quietly, as other Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -196,7 +199,12 @@ def _inspect(args) -> int:
         print(json.dumps(info, default=_jsonable))
     else:
         for key, value in info.items():
-            print(f"{key}: {json.dumps(value, default=_jsonable) if isinstance(value, (dict, list)) else value}")
+            if isinstance(value, list) and len(value) > 1:  # one item per line: an index lists every layer
+                print(f"{key}: {len(value)}")
+                for item in value:
+                    print(f"  {json.dumps(item, default=_jsonable) if isinstance(item, (dict, list)) else item}")
+            else:
+                print(f"{key}: {json.dumps(value, default=_jsonable) if isinstance(value, (dict, list)) else value}")
     return 0
 
 

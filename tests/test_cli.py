@@ -169,3 +169,16 @@ def test_report_prints_csv_and_json_and_refuses_unknown_columns(tmp_path):
     table = json.loads(mapopt("report", out, "--format", "json", "--columns", "crossbars").stdout)
     assert [set(r) for r in table] == [{"method", "n", "errors", "crossbars sum"}] * 2
     assert "no record has field 'objectiv'" in one_line_error(mapopt("report", out, "--columns", "objectiv", ok=False))
+
+
+def test_inspect_lists_an_index_one_layer_per_line_and_a_closed_pipe_ends_quietly():
+    import subprocess
+    import sys
+
+    out = mapopt("inspect", SYNTHETIC / "index.json").stdout.splitlines()
+    assert out[1] == "layers: 6" and all(line.startswith("  ") and line.endswith(".npz") for line in out[2:8])
+    proc = subprocess.Popen([sys.executable, "-m", "mapopt.cli", "inspect", str(SYNTHETIC / "index.json")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line is written, as with `| head -0`
+    assert proc.wait(timeout=60) == 1
+    assert b"Traceback" not in proc.stderr.read()
