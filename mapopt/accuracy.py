@@ -115,7 +115,7 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
     dense = model.eval()
     modules = calib.layers_of(dense)
     index = import_weights(state_dict_weights(dense), workdir, sparsity if prune != "obs" else 0.0,
-                           pipe.hardware, network=network, keep_ends=keep_ends)
+                           pipe.hardware, network=network, keep_ends=keep_ends, overrides=pipe.overrides)
     instances = [read_instance(f) for f in instance_files(index)]
     missing = [g.layer.name for g in instances if g.layer.name not in modules]
     if missing:

@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sparsity", type=float, default=0.0, help="fraction of weights magnitude-pruned (default 0)")
     p.add_argument("--scope", choices=("layer", "global"), default="layer", help="pruning threshold scope")
     p.add_argument("--keep-ends", action="store_true", help="leave the first and the last layer unpruned")
-    p.add_argument("--preset", default="orc", help="hardware preset: pattern, orc, reuse, bitslice (default orc)")
+    p.add_argument("--preset", help="hardware preset: pattern, orc, reuse, bitslice (default orc)")
+    _hardware_options(p)
     p.add_argument("--weight-bits", type=int, default=8)
     p.add_argument("--per-channel", action="store_true", help="one quantization scale per output channel")
     p.set_defaults(run=_import)
@@ -102,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="parameter of a stage's method, e.g. reuse.theta=0.5 (repeatable)")
     p.add_argument("--preset", help="hardware preset for every stage (default: the last stage's: orc, bitslice, "
                                     "pattern or reuse)")
+    _hardware_options(p)
     p.add_argument("--time-limit", type=float, default=None, help="seconds per stage and layer (default: none)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of every stage's method (default 0; without a time limit, the same seed gives the "
@@ -159,6 +161,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _hardware_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hardware", metavar="FILE", help="hardware settings from a .json or .toml file: field names of "
+                                                       "mapopt.hardware.HardwareSpec, and optionally the preset they "
+                                                       "start from (key preset)")
+    p.add_argument("--hw", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one hardware setting, e.g. ou_rows=16 or adc_bits=[1,3,3,3] (repeatable; after "
+                        "--hardware)")
+
+
+def _hardware(args, default: str | None) -> tuple[str | None, dict]:
+    """The preset and the settings overriding it that --preset, --hardware FILE and --hw KEY=VALUE give together."""
+    from .hardware import read_hardware
+
+    name, overrides = (None, {}) if args.hardware is None else read_hardware(args.hardware)
+    if name is not None and args.preset is not None and name != args.preset:
+        raise MapoptError(f"--preset {args.preset} and the preset {name} of {args.hardware} disagree")
+    return args.preset or name or default, {**overrides, **_params(args.hw, "--hw")}
+
+
 def _solver_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
     p.add_argument("--seed", type=int, default=0)
@@ -168,13 +189,13 @@ def _solver_options(p: argparse.ArgumentParser) -> None:
                         "problem's parameters with their defaults and accepted values")
 
 
-def _params(items: list[str]) -> dict:
+def _params(items: list[str], option: str = "--param") -> dict:
     """``KEY=VALUE`` pairs; values parse as JSON numbers or literals where they can, else stay strings."""
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise MapoptError(f"--param expects KEY=VALUE, got {item!r}")
+            raise MapoptError(f"{option} expects KEY=VALUE, got {item!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -185,8 +206,9 @@ def _params(items: list[str]) -> dict:
 def _import(args) -> int:
     from .importer import import_model
 
-    index = import_model(args.model, args.out, args.sparsity, args.preset, args.scope, args.weight_bits,
-                         args.per_channel, keep_ends=args.keep_ends)
+    preset, overrides = _hardware(args, "orc")
+    index = import_model(args.model, args.out, args.sparsity, preset, args.scope, args.weight_bits,
+                         args.per_channel, keep_ends=args.keep_ends, overrides=overrides)
     layers = json.loads(index.read_text())["layers"]
     print(f"wrote {len(layers)} layer instances and {index}")
     return 0
@@ -332,7 +354,7 @@ def _map(args) -> int:
         if not dot or not name:
             raise MapoptError(f"--param expects STAGE.KEY=VALUE, got {key!r}")
         params.setdefault(stage, {})[name] = value
-    pipe = parse(args.pipeline, methods, args.time_limit, args.seed, params, args.preset)
+    pipe = parse(args.pipeline, methods, args.time_limit, args.seed, params, *_hardware(args, None))
     if args.eval is not None or args.calibrate is not None or args.prune != "magnitude":
         report = _map_with_accuracy(args, pipe)
     else:

@@ -9,8 +9,10 @@ nothing depends on the slice index order.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -208,6 +210,10 @@ def _uniform_slices(magnitude_bits: int, cell_bits: int) -> tuple[int, ...]:
     return ((rest,) if rest else ()) + (cell_bits,) * full
 
 
+#: the largest crossbar side mapopt accepts (real ReRAM arrays stay at or below 1024)
+MAX_XBAR = 8192
+
+
 def check_hardware(spec: HardwareSpec) -> None:
     """Raise `HardwareError` naming the first setting no crossbar can have."""
     for name in ("xbar_rows", "xbar_cols", "ou_rows", "ou_cols", "cell_bits", "weight_bits",
@@ -215,6 +221,10 @@ def check_hardware(spec: HardwareSpec) -> None:
         value = getattr(spec, name)
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
             raise HardwareError(f"{name} must be a positive integer, got {value!r}")
+    for name in ("xbar_rows", "xbar_cols"):
+        if getattr(spec, name) > MAX_XBAR:
+            raise HardwareError(f"{name} must be at most {MAX_XBAR} (the simulator holds every cell), "
+                                f"got {getattr(spec, name)}")
     if spec.ou_rows > spec.xbar_rows or spec.ou_cols > spec.xbar_cols:
         raise HardwareError(f"OU {spec.ou_rows}x{spec.ou_cols} is larger than the crossbar "
                             f"{spec.xbar_rows}x{spec.xbar_cols}")
@@ -271,3 +281,42 @@ def preset(name: str, **overrides) -> HardwareSpec:
     if name not in _PRESETS:
         raise HardwareError(f"unknown hardware preset {name!r}; choose from {', '.join(PRESETS)}")
     return HardwareSpec(**{**_PRESETS[name], "name": name, **overrides})
+
+
+def design(name: str, overrides: dict | None = None, weight_bits: int | None = None) -> HardwareSpec:
+    """Preset `name` with some settings overridden (by field name, as `--hardware FILE` and `--hw KEY=VALUE` give
+    them), at a layer's `weight_bits` (which comes from its quantization, never from the hardware settings)."""
+    overrides = dict(overrides or {})
+    if "weight_bits" in overrides:
+        raise HardwareError("weight_bits comes from the layers' quantization (import --weight-bits), "
+                            "not from the hardware settings")
+    unknown = set(overrides) - ({f.name for f in dataclasses.fields(HardwareSpec)} - {"costs"})
+    if unknown:
+        raise HardwareError(f"unknown hardware settings: {', '.join(sorted(unknown))}")
+    base = preset(name) if weight_bits is None else preset(name, weight_bits=weight_bits)
+    return base.replace(**{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}) if overrides else base
+
+
+def read_hardware(path: str | Path) -> tuple[str | None, dict]:
+    """Hardware settings from a ``.json`` or ``.toml`` file: the preset they start from (key ``preset``, None
+    when absent) and the settings they override, by `HardwareSpec` field name; checked by `design`."""
+    path = Path(path)
+    if path.suffix not in (".json", ".toml"):
+        raise HardwareError(f"{path}: hardware files are .json or .toml, got {path.suffix or 'no extension'!r}")
+    if not path.is_file():
+        raise HardwareError(f"{path}: no such hardware file")
+    if path.suffix == ".toml":
+        try:
+            import tomllib
+        except ImportError:
+            raise HardwareError(f"{path}: TOML needs Python 3.11 or later; write the settings as .json") from None
+    try:
+        data = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HardwareError(f"{path}: not valid {path.suffix[1:].upper()} ({' '.join(str(exc).split())[:160]})") from None
+    if not isinstance(data, dict):
+        raise HardwareError(f"{path}: expected an object of hardware settings, got {type(data).__name__}")
+    name = data.pop("preset", None)
+    if name is not None and not isinstance(name, str):
+        raise HardwareError(f"{path}: preset must be a preset name, got {name!r}")
+    return name, data

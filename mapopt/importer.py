@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MapoptError
-from .hardware import preset as hardware_preset
+from .hardware import design
 from .instance import Instance, write_index, write_instance
 from .layer import Layer
 from .models import ModelFileError, NamedWeight, magnitude_prune, read_weights
@@ -30,7 +30,8 @@ STORED_INT_BITS = 8  # NamedWeight.quantized comes only from int8 TFLite tensors
 
 def import_model(model: str | Path, out_dir: str | Path, sparsity: float = 0.0, preset: str = "orc",
                  scope: str = "layer", weight_bits: int = 8, per_channel: bool = False,
-                 network: str | None = None, provenance: dict | None = None, keep_ends: bool = False) -> Path:
+                 network: str | None = None, provenance: dict | None = None, keep_ends: bool = False,
+                 overrides: dict | None = None) -> Path:
     """Read a weights file and write one instance file per conv and linear layer; returns the index path.
 
     `network` defaults to the file's stem; `provenance` (e.g. the script that ran the import) is
@@ -43,13 +44,13 @@ def import_model(model: str | Path, out_dir: str | Path, sparsity: float = 0.0, 
         raise MapoptError(str(exc)) from None
     provenance = {"source": model.name, "sha256": sha256(model), **(provenance or {})}
     return import_weights(weights, out_dir, sparsity, preset, scope, weight_bits, per_channel,
-                          network or model.stem, provenance, keep_ends)
+                          network or model.stem, provenance, keep_ends, overrides)
 
 
 def import_weights(weights: list[NamedWeight], out_dir: str | Path, sparsity: float = 0.0,
                    preset: str = "orc", scope: str = "layer", weight_bits: int = 8,
                    per_channel: bool = False, network: str = "network",
-                   provenance: dict | None = None, keep_ends: bool = False) -> Path:
+                   provenance: dict | None = None, keep_ends: bool = False, overrides: dict | None = None) -> Path:
     """Prune, quantize and write `weights` as instance files in `out_dir`; returns the index path.
 
     Parameters
@@ -58,7 +59,8 @@ def import_weights(weights: list[NamedWeight], out_dir: str | Path, sparsity: fl
     out_dir : directory for ``<layer name>.npz`` files and ``index.json`` (created if needed).
     sparsity : fraction in ``[0, 1)`` of weights magnitude-pruned (`magnitude_prune`); rounding
         to integers may zero a few more.
-    preset : hardware preset (`mapopt.hardware.preset`), with its weight width set to the layers'.
+    preset, overrides : hardware preset and settings overriding it (`mapopt.hardware.design`), at each
+        layer's weight width.
     scope : ``"layer"`` prunes each layer to `sparsity`; ``"global"`` uses one threshold for all.
     weight_bits, per_channel : quantization of float weights (symmetric, round to nearest).
         Weights the file stores as integers (TFLite int8) keep their integers and scales;
@@ -75,7 +77,7 @@ def import_weights(weights: list[NamedWeight], out_dir: str | Path, sparsity: fl
     middle = magnitude_prune([w.weight for i, w in enumerate(weights) if i not in ends], sparsity, scope)[::-1]
     pruned = [w.weight if i in ends else middle.pop() for i, w in enumerate(weights)]
     layers = [_layer(w, p, weight_bits, per_channel) for w, p in zip(weights, pruned)]
-    instances = [Instance(layer, hardware_preset(preset, weight_bits=layer.weight_bits), params, provenance or {})
+    instances = [Instance(layer, design(preset, overrides, layer.weight_bits), params, provenance or {})
                  for layer in layers]
     return write_network(instances, out_dir, network, {**(provenance or {}), **params})
 

@@ -36,7 +36,7 @@ import numpy as np
 from .bench.runner import run_bench
 from .errors import MapoptError
 from .hardware import PRESETS as HARDWARE_PRESETS
-from .hardware import preset
+from .hardware import design
 from .instance import Instance, instance_files, read_instance
 from .layer import Layer
 from .layout import conventional_mapping
@@ -77,7 +77,7 @@ DEFAULT_METHODS = {name: stage.method for name, stage in STAGES.items()}
 @dataclass(frozen=True)
 class Pipeline:
     """Stages in order, the method and parameters of each stage, a time limit per stage and layer, and the
-    hardware preset (by default the last stage's)."""
+    hardware: a preset (by default the last stage's) and settings overriding it (`mapopt.hardware.design`)."""
 
     stages: tuple[str, ...]
     methods: dict
@@ -85,6 +85,7 @@ class Pipeline:
     seed: int = 0
     params: dict = field(default_factory=dict)
     preset: str | None = None
+    overrides: dict = field(default_factory=dict)
 
     @property
     def hardware(self) -> str:
@@ -92,10 +93,11 @@ class Pipeline:
 
 
 def parse(spec: str, methods: dict | None = None, time_limit: float | None = None, seed: int = 0,
-          params: dict | None = None, hardware: str | None = None) -> Pipeline:
+          params: dict | None = None, hardware: str | None = None, overrides: dict | None = None) -> Pipeline:
     """A pipeline from a preset name or ``stage,stage,...``, with per-stage `methods` and `params`
-    (``{stage: {key: value}}``); unknown stages or presets, an impossible order, unknown methods and bad
-    parameters are one-line errors here, before any layer is mapped."""
+    (``{stage: {key: value}}``) and the hardware preset with `overrides`; unknown stages or presets, an impossible
+    order, unknown methods, bad parameters and impossible hardware are one-line errors here, before any layer is
+    mapped."""
     stages = PRESETS.get(spec) or tuple(s.strip() for s in spec.split(",") if s.strip())
     bad = [s for s in stages if s not in STAGES]
     if bad or not stages:
@@ -115,7 +117,9 @@ def parse(spec: str, methods: dict | None = None, time_limit: float | None = Non
     chosen = {s: (methods or {}).get(s, STAGES[s].method) for s in stages}
     checked = {s: check_params(STAGES[s].problem, chosen[s], (params or {}).get(s, {})).to_dict() for s in stages}
     given = {s: {k: checked[s][k] for k in (params or {}).get(s, {})} for s in stages if (params or {}).get(s)}
-    return Pipeline(stages, chosen, time_limit, seed, given, hardware)
+    pipe = Pipeline(stages, chosen, time_limit, seed, given, hardware, dict(overrides or {}))
+    design(pipe.hardware, pipe.overrides)
+    return pipe
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,14 +214,16 @@ def _map_task(task: dict) -> dict:
 
 
 def on_hardware(given: Instance, pipe: Pipeline) -> Instance:
-    """`given` on the pipeline's hardware preset (at the layer's weight width)."""
-    return Instance(given.layer, preset(pipe.hardware, weight_bits=given.spec.weight_bits), given.params,
+    """`given` on the pipeline's hardware (at the layer's weight width)."""
+    return Instance(given.layer, design(pipe.hardware, pipe.overrides, given.spec.weight_bits), given.params,
                     given.provenance)
 
 
 def hardware_note(given: Instance, mapped: Instance, pipe: Pipeline) -> dict:
-    """What a layer's report says about its hardware: the preset, and whether it replaced the instance file's."""
-    return {"hardware_preset": pipe.hardware, "instance_hardware_replaced": mapped.spec != given.spec}
+    """What a layer's report says about its hardware: the preset and its overrides, and whether it replaced the
+    instance file's."""
+    return {"hardware_preset": pipe.hardware, "hardware_overrides": pipe.overrides,
+            "instance_hardware_replaced": mapped.spec != given.spec}
 
 
 def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.0, jobs: int = 1, backend: str = "loky",
@@ -243,7 +249,8 @@ def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.0, jobs:
             workdir = Path(str(resume) + ".instances")
         if workdir is None:
             raise MapoptError("mapping a model file needs a working directory for its instances")
-        source = import_model(source, workdir, sparsity=sparsity, preset=pipe.hardware, keep_ends=keep_ends)
+        source = import_model(source, workdir, sparsity=sparsity, preset=pipe.hardware, keep_ends=keep_ends,
+                              overrides=pipe.overrides)
     files = [str(f) for f in instance_files(source)]
     if save is not None:
         save = Path(save)
@@ -271,6 +278,7 @@ def network_report(pipe: Pipeline, layers: list[dict], wall_time: float) -> dict
              "crossbars": _ratio(dense["crossbars"], totals["crossbars"]),
              "energy": _ratio(dense["energy_pj"], totals["energy_pj"])}
     return {"pipeline": list(pipe.stages), "methods": pipe.methods, "params": pipe.params, "hardware": pipe.hardware,
+            "hardware_overrides": pipe.overrides,
             "layers": layers, "totals": totals, "dense": dense, "gain": gains,
             "valid": all(layer["valid"] for layer in layers), "exact": all(layer["exact"] for layer in layers),
             "wall_time": round(wall_time, 3)}

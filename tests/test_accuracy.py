@@ -273,3 +273,11 @@ def test_a_layer_joining_a_skip_connection_is_fitted_towards_the_dense_sum():
             block(fitted).conv2.weight.copy_(torch.as_tensor(matrix_to_weight(w, tuple(block(fitted).conv2.weight.shape))))
         errors.append(float(((block_sum(fitted) - block_sum(dense)) ** 2).sum()))
     assert errors[1] < 0.5 * errors[0]
+
+
+def test_import_writes_the_hardware_overridden(files, tmp_path):
+    from mapopt.instance import instance_files, read_instance
+
+    mapopt("import", files / "resnet8.th", "--out", tmp_path, "--preset", "bitslice", "--hw", "ou_rows=4")
+    specs = [read_instance(f).spec for f in instance_files(tmp_path)]
+    assert specs and all((s.ou_rows, s.name, s.adc_bits) == (4, "bitslice", (1, 3, 3, 3)) for s in specs)

@@ -182,3 +182,18 @@ def test_inspect_lists_an_index_one_layer_per_line_and_a_closed_pipe_ends_quietl
     proc.stdout.close()  # the reader is gone before the first line is written, as with `| head -0`
     assert proc.wait(timeout=60) == 1
     assert b"Traceback" not in proc.stderr.read()
+
+
+def test_hardware_from_a_file_with_overrides_reaches_every_layer(tmp_path):
+    (tmp_path / "hw.json").write_text(json.dumps({"preset": "reuse", "ou_rows": 4, "xbar_rows": 64}))
+    report = json.loads(mapopt("map", SYNTHETIC, "--pipeline", "orc", "--hardware", tmp_path / "hw.json",
+                               "--hw", "ou_cols=4", "--json").stdout)
+    assert report["hardware"] == "reuse" and report["hardware_overrides"] == {"ou_rows": 4, "xbar_rows": 64,
+                                                                              "ou_cols": 4}
+    assert all((layer["hardware"]["ou_rows"], layer["hardware"]["ou_cols"], layer["hardware"]["xbar_rows"],
+                layer["hardware"]["cell_bits"]) == (4, 4, 64, 1) and layer["valid"] for layer in report["layers"])
+    assert "disagree" in one_line_error(mapopt("map", SYNTHETIC, "--hardware", tmp_path / "hw.json", "--preset", "orc",
+                                               ok=False))
+    assert "unknown hardware settings: ou_rowz" in one_line_error(mapopt("map", SYNTHETIC, "--hw", "ou_rowz=4",
+                                                                         ok=False))
+    assert "--hw expects KEY=VALUE" in one_line_error(mapopt("map", SYNTHETIC, "--hw", "ou_rows", ok=False))

@@ -9,7 +9,7 @@ from hypothesis import given
 from strategies import hardware_specs
 
 from mapopt.errors import HardwareError
-from mapopt.hardware import PRESETS, CostLaws, HardwareSpec, check_hardware, preset
+from mapopt.hardware import PRESETS, CostLaws, HardwareSpec, check_hardware, design, preset, read_hardware
 
 
 @pytest.mark.parametrize(("settings", "message"), [
@@ -91,3 +91,36 @@ def test_adc_cost_law_grows_with_resolution():
     energies = [costs.adc_pj(b) for b in range(1, 17)]
     assert all(a < b for a, b in zip(energies, energies[1:]))
     assert costs.dac_pj(3) == pytest.approx(4 * costs.dac_pj(1))
+
+
+def test_a_design_is_a_preset_with_settings_overridden_at_the_layers_weight_width():
+    spec = design("bitslice", {"ou_rows": 16, "adc_bits": [2, 4, 4, 4]}, weight_bits=8)
+    assert (spec.ou_rows, spec.adc_bits, spec.slice_widths, spec.name) == (16, (2, 4, 4, 4), (1, 2, 2, 2), "bitslice")
+    assert design("orc", {"cell_bits": 1}, weight_bits=8).slice_widths == (1,) * 7  # widths follow the cells
+    assert design("orc") == preset("orc")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"weight_bits": 4}, "layers' quantization"),
+    ({"ou_rowz": 4}, "unknown hardware settings: ou_rowz"),
+    ({"xbar_rows": 10 ** 9}, "at most 8192"),
+    ({"ou_rows": 0}, "positive integer"),
+    ({"polarity": "both"}, "polarity must be one of"),
+])
+def test_impossible_designs_are_one_line_errors(overrides, message):
+    with pytest.raises(HardwareError, match=message):
+        design("orc", overrides)
+
+
+def test_hardware_files_in_json_and_toml(tmp_path):
+    (tmp_path / "hw.json").write_text(json.dumps({"preset": "reuse", "ou_rows": 4}))
+    (tmp_path / "hw.toml").write_text('ou_cols = 4\nadc_bits = 8\n')
+    assert read_hardware(tmp_path / "hw.json") == ("reuse", {"ou_rows": 4})
+    assert read_hardware(tmp_path / "hw.toml") == (None, {"ou_cols": 4, "adc_bits": 8})
+    (tmp_path / "bad.toml").write_text("ou_cols = = 4")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "hw.yaml").write_text("ou_rows: 4")
+    for name, message in (("bad.toml", "not valid TOML"), ("list.json", "expected an object"),
+                          ("hw.yaml", ".json or .toml"), ("missing.json", "no such hardware file")):
+        with pytest.raises(HardwareError, match=message):
+            read_hardware(tmp_path / name)
