@@ -104,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", help="hardware preset for every stage (default: the last stage's: orc, bitslice, "
                                     "pattern or reuse)")
     _hardware_options(p)
+    p.add_argument("--baseline", metavar="PRESET",
+                   help="measure gains against the dense mapping on this hardware preset, so that pipelines on "
+                        "different presets compare (default: each pipeline's own hardware)")
     p.add_argument("--time-limit", type=float, default=None, help="seconds per stage and layer (default: none)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of every stage's method (default 0; without a time limit, the same seed gives the "
@@ -354,7 +357,7 @@ def _map(args) -> int:
         if not dot or not name:
             raise MapoptError(f"--param expects STAGE.KEY=VALUE, got {key!r}")
         params.setdefault(stage, {})[name] = value
-    pipe = parse(args.pipeline, methods, args.time_limit, args.seed, params, *_hardware(args, None))
+    pipe = parse(args.pipeline, methods, args.time_limit, args.seed, params, *_hardware(args, None), args.baseline)
     if args.eval is not None or args.calibrate is not None or args.prune != "magnitude":
         report = _map_with_accuracy(args, pipe)
     else:
@@ -375,6 +378,7 @@ def _map(args) -> int:
         print(f"total: OU {t['ou_activations']} ({g['ou_activations']:.2f}x fewer than dense), crossbars "
               f"{t['crossbars']} ({g['crossbars']:.2f}x), energy {t['energy_pj']:.0f} pJ ({g['energy']:.2f}x), "
               f"all valid {report['valid']}, all exact {report['exact']}, {report['wall_time']} s")
+        print(f"gains against {report['baseline']}")
         if "accuracy" in report:
             a = report["accuracy"]
             print(f"{a['metric']} on {a['images']['images']} images: dense {a['float']:.4f}, decided {a['decided']:.4f}"

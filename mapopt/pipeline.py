@@ -86,6 +86,7 @@ class Pipeline:
     params: dict = field(default_factory=dict)
     preset: str | None = None
     overrides: dict = field(default_factory=dict)
+    baseline: str | None = None  # hardware preset of the dense mapping gains are measured against (None: the pipeline's)
 
     @property
     def hardware(self) -> str:
@@ -93,9 +94,12 @@ class Pipeline:
 
 
 def parse(spec: str, methods: dict | None = None, time_limit: float | None = None, seed: int = 0,
-          params: dict | None = None, hardware: str | None = None, overrides: dict | None = None) -> Pipeline:
+          params: dict | None = None, hardware: str | None = None, overrides: dict | None = None,
+          baseline: str | None = None) -> Pipeline:
     """A pipeline from a preset name or ``stage,stage,...``, with per-stage `methods` and `params`
-    (``{stage: {key: value}}``) and the hardware preset with `overrides`; unknown stages or presets, an impossible
+    (``{stage: {key: value}}``), the hardware preset with `overrides`, and the `baseline` preset gains are measured
+    on (default: the pipeline's hardware, so gains of pipelines on different presets do not compare); unknown
+    stages or presets, an impossible
     order, unknown methods, bad parameters and impossible hardware are one-line errors here, before any layer is
     mapped."""
     stages = PRESETS.get(spec) or tuple(s.strip() for s in spec.split(",") if s.strip())
@@ -112,12 +116,13 @@ def parse(spec: str, methods: dict | None = None, time_limit: float | None = Non
         stray = sorted(set(given) - set(stages))
         if stray:
             raise MapoptError(f"{what} names stage {stray[0]!r}, which pipeline {spec!r} lacks (stages: {', '.join(stages)})")
-    if hardware is not None and hardware not in HARDWARE_PRESETS:
-        raise MapoptError(f"unknown hardware preset {hardware!r}; choose from {', '.join(HARDWARE_PRESETS)}")
+    for name in (hardware, baseline):
+        if name is not None and name not in HARDWARE_PRESETS:
+            raise MapoptError(f"unknown hardware preset {name!r}; choose from {', '.join(HARDWARE_PRESETS)}")
     chosen = {s: (methods or {}).get(s, STAGES[s].method) for s in stages}
     checked = {s: check_params(STAGES[s].problem, chosen[s], (params or {}).get(s, {})).to_dict() for s in stages}
     given = {s: {k: checked[s][k] for k in (params or {}).get(s, {})} for s in stages if (params or {}).get(s)}
-    pipe = Pipeline(stages, chosen, time_limit, seed, given, hardware, dict(overrides or {}))
+    pipe = Pipeline(stages, chosen, time_limit, seed, given, hardware, dict(overrides or {}), baseline)
     design(pipe.hardware, pipe.overrides)
     return pipe
 
@@ -180,7 +185,8 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None, fixed: d
     if rep.cost is None:
         raise MapoptError(f"layer {inst.name}: the simulator cannot cost its mapping "
                           f"({'; '.join(map(str, rep.violations)) or 'no cost'})")
-    base = mapping_cost(conventional_mapping(inst.layer.matrix, inst.spec, "grid"))  # the dense baseline's cost
+    reference = inst.spec if pipe.baseline is None else design(pipe.baseline, None, inst.spec.weight_bits)
+    base = mapping_cost(conventional_mapping(inst.layer.matrix, reference, "grid"))  # the dense baseline's cost
     cost = rep.cost.to_dict()
     layer = {
         "name": inst.name, "shape": list(inst.layer.shape), "valid": rep.valid, "exact": rep.exact,
@@ -189,7 +195,7 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None, fixed: d
         "cells": cost["cells"], "energy_pj": cost["energy_pj"], "area_um2": cost["area_um2"],
         "adc_bits": cost["adc_bits"], "adc_bits_required": cost["adc_bits_required"], "error": rep.error,
         "dense": {"ou_activations": base.ou_activations, "crossbars": base.crossbars,
-                  "energy_pj": base.energy_pj["total"], "area_um2": base.area_um2["total"]},
+                  "energy_pj": base.energy_pj["total"], "area_um2": base.area_um2["total"], "hardware": reference.name},
         "gain": {"ou_activations": _ratio(base.ou_activations, cost["ou_activations"]),
                  "crossbars": _ratio(base.crossbars, cost["crossbars"]),
                  "energy": _ratio(base.energy_pj["total"], cost["energy_pj"]["total"])},
@@ -197,6 +203,12 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None, fixed: d
         "mapping": str(save_mapping(save / f"{inst.name}.npz", mapping)) if save is not None else None,
     }
     return MappedLayer(layer, decisions, declared if declared is not None else inst.layer.matrix)
+
+
+def baseline_note(pipe: Pipeline) -> str:
+    """What every gain is measured against, in words."""
+    return (f"dense: the layer's matrix in the conventional layout, every OU of its crossbars activated, on the "
+            f"{pipe.baseline or pipe.hardware} preset" + ("" if pipe.baseline else " (the pipeline's own hardware)"))
 
 
 def _ratio(dense: float, mapped: float) -> float | None:
@@ -278,7 +290,7 @@ def network_report(pipe: Pipeline, layers: list[dict], wall_time: float) -> dict
              "crossbars": _ratio(dense["crossbars"], totals["crossbars"]),
              "energy": _ratio(dense["energy_pj"], totals["energy_pj"])}
     return {"pipeline": list(pipe.stages), "methods": pipe.methods, "params": pipe.params, "hardware": pipe.hardware,
-            "hardware_overrides": pipe.overrides,
+            "hardware_overrides": pipe.overrides, "baseline": baseline_note(pipe),
             "layers": layers, "totals": totals, "dense": dense, "gain": gains,
             "valid": all(layer["valid"] for layer in layers), "exact": all(layer["exact"] for layer in layers),
             "wall_time": round(wall_time, 3)}

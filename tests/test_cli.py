@@ -197,3 +197,18 @@ def test_hardware_from_a_file_with_overrides_reaches_every_layer(tmp_path):
     assert "unknown hardware settings: ou_rowz" in one_line_error(mapopt("map", SYNTHETIC, "--hw", "ou_rowz=4",
                                                                          ok=False))
     assert "--hw expects KEY=VALUE" in one_line_error(mapopt("map", SYNTHETIC, "--hw", "ou_rows", ok=False))
+
+
+def test_gains_name_their_baseline_and_one_baseline_makes_pipelines_compare():
+    def mapped(*args):
+        return json.loads(mapopt("map", SYNTHETIC, *args, "--json").stdout)
+
+    orc, reuse, reuse_on_orc = mapped("--pipeline", "orc"), mapped("--pipeline", "reuse"), \
+        mapped("--pipeline", "reuse", "--baseline", "orc")
+    assert "reuse preset" in reuse["baseline"] and "orc preset" in reuse_on_orc["baseline"]
+    assert reuse["dense"]["ou_activations"] != orc["dense"]["ou_activations"]  # each on its own hardware
+    assert reuse_on_orc["dense"] == orc["dense"]
+    assert reuse_on_orc["totals"] == reuse["totals"]
+    assert reuse_on_orc["gain"]["ou_activations"] == pytest.approx(
+        orc["dense"]["ou_activations"] / reuse["totals"]["ou_activations"])
+    assert all(layer["dense"]["hardware"] == "orc" for layer in reuse_on_orc["layers"])
