@@ -18,6 +18,8 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mapopt bench instances/resnet20 --problem baseline --methods dense,orc --out results/demo.jsonl
 	$(BIN)/mapopt report results/demo.jsonl
+	@echo "objective: OU activations per input vector. ORC skips the all-zero rows of each OU in the same layout, so"
+	@echo "both use the same crossbars; grouping filters (mapopt map instances/resnet20 --pipeline orc) frees them."
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
