@@ -209,7 +209,10 @@ def instance_files(path: str | Path) -> list[Path]:
     if path.suffix != ".json":
         raise InstanceError(f"{path}: not an instance (.npz), a network index (.json) or a directory")
     files = [path.parent / entry["file"] for entry in read_index(path)["layers"]]
+    folder = path.parent.resolve()
     for i, file in enumerate(files):
+        if not file.resolve().is_relative_to(folder):
+            raise InstanceError(f"{path}: layers[{i}] lists {file}, outside the index's folder")
         if not file.is_file():
             raise InstanceError(f"{path}: layers[{i}] lists {file}, which does not exist")
     return files

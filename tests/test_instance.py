@@ -206,6 +206,15 @@ def test_index_in_another_folder_uses_relative_paths(tmp_path):
     assert instance_files(tmp_path) == files
 
 
+def test_index_entries_outside_the_index_folder_are_refused(tmp_path):
+    files = write_three(tmp_path / "elsewhere")
+    (tmp_path / "net").mkdir()
+    write_index(tmp_path / "net", "tiny", [files[0]], {})
+    assert read_index(tmp_path / "net" / "index.json")["layers"][0]["file"] == "../elsewhere/c.npz"
+    with pytest.raises(InstanceError, match="outside the index's folder"):
+        instance_files(tmp_path / "net")
+
+
 def test_directory_without_index_gives_sorted_files(tmp_path):
     write_three(tmp_path)
     assert [f.name for f in instance_files(tmp_path)] == ["a.npz", "b.npz", "c.npz"]

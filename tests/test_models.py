@@ -291,6 +291,39 @@ def test_keras_h5_layout_and_order(tmp_path):
     np.testing.assert_array_equal(layers[1].weight, dense.T)
 
 
+def _keras_file(path, kernel) -> None:
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        g = f.create_group("model_weights").create_group("conv")
+        f["model_weights"].attrs["layer_names"] = [b"conv"]
+        g.attrs["weight_names"] = [b"conv/kernel:0"]
+        g["conv/kernel:0"] = kernel
+
+
+def test_keras_h5_strings_and_truncated_files_are_one_line_errors(tmp_path):
+    pytest.importorskip("h5py")
+    _keras_file(tmp_path / "text.h5", np.array([[b"a", b"b"], [b"c", b"d"]]))
+    with pytest.raises(ModelFileError, match="weights must be real numbers"):
+        read_weights(tmp_path / "text.h5")
+    _keras_file(tmp_path / "whole.h5", np.ones((3, 3, 2, 4), np.float32))
+    data = (tmp_path / "whole.h5").read_bytes()
+    (tmp_path / "cut.h5").write_bytes(data[:len(data) // 2])
+    with pytest.raises(ModelFileError, match="cut.h5"):
+        read_weights(tmp_path / "cut.h5")
+
+
+@needs_torch
+@pytest.mark.parametrize("weight, message", [("complex", "real numbers"), ("empty", "has no weights")])
+def test_torch_weights_that_are_no_real_numbers_or_none_are_refused(tmp_path, weight, message):
+    import torch
+
+    tensor = torch.randn(4, 3, 3, 3, dtype=torch.complex64) if weight == "complex" else torch.zeros(0, 3, 3, 3)
+    torch.save({"conv.weight": tensor}, tmp_path / "w.pt")
+    with pytest.raises(ModelFileError, match=message):
+        read_weights(tmp_path / "w.pt")
+
+
 # ---- real files -------------------------------------------------------------------------------
 
 @needs_torch

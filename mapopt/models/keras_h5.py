@@ -13,7 +13,7 @@ import numpy as np
 
 from mapopt.models.weights import MissingDependency, ModelFileError, NamedWeight, check_layers, layer_from_array
 
-H5PY_MISSING = "reading Keras .h5 files needs h5py: pip install h5py"
+H5PY_MISSING = "reading Keras .h5 files needs h5py: pip install 'mapopt[keras]' (or pip install h5py)"
 
 
 def _text(value: bytes | str) -> str:
@@ -30,6 +30,14 @@ def read_keras_h5(path: str | Path) -> list[NamedWeight]:
     path = Path(path)
     if not h5py.is_hdf5(path):
         raise ModelFileError(f"{path}: not an HDF5 file")
+    try:
+        return check_layers(str(path), _kernels(path, h5py))
+    except (OSError, KeyError, RuntimeError) as exc:  # h5py's errors for a truncated or damaged file
+        raise ModelFileError(f"{path}: cannot read HDF5 ({' '.join(str(exc).split())[:160]})") from None
+
+
+def _kernels(path: Path, h5py) -> list:
+    """The kernels of every layer the file lists, in torch layout."""
     layers = []
     with h5py.File(path, "r") as f:
         root = f["model_weights"] if "model_weights" in f else f
@@ -43,8 +51,8 @@ def read_keras_h5(path: str | Path) -> list[NamedWeight]:
                 data = group.get(kernel)
                 if not isinstance(data, h5py.Dataset):
                     raise ModelFileError(f"{path}: layer {layer_name!r} lists {kernel!r} but the file lacks it")
-                array = np.asarray(data, dtype=np.float32)
+                array = np.asarray(data)
                 torch_layout = {4: (3, 2, 0, 1), 2: (1, 0)}.get(array.ndim)
                 if torch_layout is not None:
-                    layers.append(layer_from_array(layer_name, array.transpose(torch_layout).copy()))
-    return check_layers(str(path), layers)
+                    layers.append(layer_from_array(layer_name, array.transpose(torch_layout).copy(), str(path)))
+    return layers

@@ -65,7 +65,9 @@ def state_dict_weights(obj: Any, source: str = "state dict") -> list[NamedWeight
         if not (isinstance(key, str) and key.endswith(".weight") and isinstance(value, torch.Tensor)):
             continue
         name = key.removeprefix("module.").removesuffix(".weight")
-        layer = layer_from_array(name, value.detach().to("cpu", torch.float32).numpy())
+        if value.is_complex():
+            raise ModelFileError(f"{source}: layer {name!r}: weights must be real numbers, got dtype {value.dtype}")
+        layer = layer_from_array(name, value.detach().to("cpu", torch.float32).numpy(), source)
         if layer is not None:
             layers.append(layer)
     return check_layers(source, layers)

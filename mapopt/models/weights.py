@@ -56,11 +56,16 @@ class NamedWeight:
     scale: np.ndarray | None = None
 
 
-def layer_from_array(name: str, weight: np.ndarray) -> NamedWeight | None:
-    """Classify an array in torch layout by rank: 4-D is a conv, 2-D is linear, anything else is skipped."""
+def layer_from_array(name: str, weight: np.ndarray, source: str = "weights") -> NamedWeight | None:
+    """Classify an array in torch layout by rank: 4-D is a conv, 2-D is linear, anything else is skipped; weights
+    that are no real numbers, or none at all, are a `ModelFileError` naming `source`."""
     kind = {4: "conv", 2: "linear"}.get(weight.ndim)
     if kind is None:
         return None
+    if np.iscomplexobj(weight) or not (np.issubdtype(weight.dtype, np.number) or weight.dtype == bool):
+        raise ModelFileError(f"{source}: layer {name!r}: weights must be real numbers, got dtype {weight.dtype}")
+    if weight.size == 0:
+        raise ModelFileError(f"{source}: layer {name!r} has no weights (shape {list(weight.shape)})")
     return NamedWeight(name=name, kind=kind, weight=np.asarray(weight, dtype=np.float32))
 
 
