@@ -40,10 +40,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (what was wrong, and where help is), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mapopt", description="Map quantized DNN layers onto ReRAM crossbars.")
+    parser = _Parser(prog="mapopt", description="Map quantized DNN layers onto ReRAM crossbars.")
     parser.add_argument("--version", action="version", version=f"mapopt {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("import", help="model file -> one instance file per layer plus a network index")
     p.add_argument("model", help="torch state dict or checkpoint (.th/.pt/.pth), .tflite or Keras .h5")

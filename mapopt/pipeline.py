@@ -254,6 +254,8 @@ def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.0, jobs:
     source = Path(source)
     run = settings(source, seed=pipe.seed, time_limit=pipe.time_limit)
     imported = source.is_file() and source.suffix not in (".npz", ".json")
+    if not imported and sparsity:
+        raise MapoptError(f"{source}: instances were pruned when imported; sparsity applies to model files only")
     if imported:
         from .importer import import_model
 
