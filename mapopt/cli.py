@@ -160,6 +160,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_classic)
 
+    p = sub.add_parser("draw", help="picture of a mapping: its crossbars, cells coloured by output, the OU grid")
+    p.add_argument("file", help="the instance the solution maps")
+    p.add_argument("solution")
+    p.add_argument("--out", required=True, metavar="FILE.png")
+    p.add_argument("--color", choices=("output", "slice"), default="output", help="what colours a cell (default output)")
+    p.add_argument("--crossbars", type=int, default=24, help="the most crossbars drawn (default 24)")
+    p.set_defaults(run=_draw)
+
     p = sub.add_parser("report", help="summary table of a results file")
     p.add_argument("results")
     p.add_argument("--by", default="method", help="comma-separated fields to group by (default method)")
@@ -167,6 +175,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="comma-separated numeric fields, summed per group (default objective,bound,crossbars,"
                         "energy_pj,wall_time)")
     p.add_argument("--format", choices=("md", "csv", "json"), default="md", help="table format (default md)")
+    p.add_argument("--plot", metavar="FILE.png", help="also draw the records: per-layer gains (map --resume files) "
+                                                     "or objective beside bound per group (bench files)")
     p.set_defaults(run=_report)
     return parser
 
@@ -453,7 +463,7 @@ def _check_outputs(args) -> None:
     """Every path the command will write, checked before any work starts, so a long run is never lost at its end
     to an output it cannot write."""
     for option, kind in (("out", "directory" if args.command == "import" else "file"), ("save", "directory"),
-                         ("resume", "file")):
+                         ("resume", "file"), ("plot", "file")):
         if getattr(args, option, None) is not None:
             _writable(Path(getattr(args, option)), kind, f"--{option}")
 
@@ -472,12 +482,31 @@ def _writable(path: Path, kind: str, option: str) -> None:
         raise MapoptError(f"{option} {path}: {folder} is not writable")
 
 
+def _draw(args) -> int:
+    from .instance import read_instance
+    from .mapping import load_mapping
+    from .plots import draw_mapping
+    from .solve import check_solution
+
+    inst, mapping = read_instance(args.file), load_mapping(args.solution)
+    report = check_solution(mapping, inst)
+    cost = report.cost.to_dict() if report.cost else {}
+    title = (f"{inst.name}: {cost.get('crossbars')} crossbars, {cost.get('ou_activations')} OU activations, "
+             f"valid {report.valid}; colour: {args.color}")
+    print(f"wrote {draw_mapping(mapping, args.out, args.color, args.crossbars, title)}")
+    return 0
+
+
 def _report(args) -> int:
     from .bench import read_results, summary_table
 
     records = read_results(args.results)
     print(summary_table(records, group_by=args.by.split(","), columns=args.columns.split(","), stats=("sum",),
                         fmt=args.format))
+    if args.plot:
+        from .plots import plot_results
+
+        print(f"wrote {plot_results(records, args.plot, args.by.split(',')[0])}", file=sys.stderr)
     return 0
 
 
