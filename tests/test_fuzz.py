@@ -11,7 +11,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 from helpers import SYNTHETIC
 
 from mapopt.cli import main

@@ -112,7 +112,7 @@ def test_shift_scales_and_global_allocation_never_cost_more():
 
 def test_fanout_reads_leaders_scaled_and_a_stored_layers_mapping_fans_out_exactly():
     from mapopt.layout import compact_mapping
-    from mapopt.problems.reuse_clustering.problem import fanout, layer_mapping
+    from mapopt.problems.reuse_clustering.problem import layer_mapping
     from mapopt.sim import simulate
 
     w = layer(n=16, m=6, sparsity=0.3)

@@ -23,10 +23,9 @@ CHANGES = {"xbar_rows": 256, "xbar_cols": 64, "ou_rows": 4, "ou_cols": 4, "cell_
 
 
 @pytest.fixture(scope="module")
-def solved(tmp_path_factory):
+def solved():
     """An instance on the ORC preset, and a solution of it from two problems: one that never approximates, one
     that may."""
-    d = tmp_path_factory.mktemp("trust")
     path = SYNTHETIC / sorted(p.name for p in SYNTHETIC.glob("*.npz"))[0]
     given = read_instance(path)
     inst = Instance(given.layer, preset("orc", weight_bits=given.layer.weight_bits), given.params, given.provenance)
