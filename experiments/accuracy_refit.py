@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
              if (args.pipelines is None or p in args.pipelines) and (args.prunings is None or prune in args.prunings)
              and (args.sparsities is None or len(sparsities) == 1 or s in args.sparsities)]
     run_bench(tasks, run_point, args.jsonl, jobs=1, progress=True)
-    records = read_results(args.jsonl)  # every point measured so far, earlier selections included
+    # every point measured so far, earlier selections included; a point retried after an error keeps its last record
+    records = list({r["key"]: r for r in read_results(args.jsonl)}.values())
     command = "python experiments/accuracy_refit.py " + " ".join(sys.argv[1:] if argv is None else argv)
     MD.parent.mkdir(parents=True, exist_ok=True)
     MD.write_text(markdown(records, command.strip()))
