@@ -175,9 +175,9 @@ def test_torch_file_holding_a_tensor_not_a_dict(tmp_path):
 
 
 def test_unknown_extension(tmp_path):
-    path = tmp_path / "model.onnx"
+    path = tmp_path / "model.caffemodel"
     path.write_bytes(b"\x00" * 16)
-    assert_file_error(path, "unknown weight file extension '.onnx'")
+    assert_file_error(path, "unknown weight file extension '.caffemodel'")
 
 
 def test_missing_file(tmp_path):

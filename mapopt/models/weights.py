@@ -92,7 +92,8 @@ def read_weights(path: str | Path) -> list[NamedWeight]:
     ----------
     path : str or Path
         A torch state dict or checkpoint (``.th``, ``.pt``, ``.pth``,
-        ``.ckpt``), a TFLite flatbuffer (``.tflite``), or a Keras HDF5 file (``.h5``).
+        ``.ckpt``), a TFLite flatbuffer (``.tflite``), a Keras HDF5 file (``.h5``) or an ONNX model
+        (``.onnx``).
 
     Returns
     -------
@@ -104,7 +105,7 @@ def read_weights(path: str | Path) -> list[NamedWeight]:
         The file is missing, has an unknown extension, is not what its
         extension says, holds no conv or linear weights, or holds NaN/inf.
     MissingDependency
-        The reader for this file type needs torch or h5py, which is not installed.
+        The reader for this file type needs torch, h5py or onnx, which is not installed.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -116,8 +117,10 @@ def read_weights(path: str | Path) -> list[NamedWeight]:
         from mapopt.models.tflite import read_tflite as reader
     elif suffix in (".h5", ".hdf5"):
         from mapopt.models.keras_h5 import read_keras_h5 as reader
+    elif suffix == ".onnx":
+        from mapopt.models.onnx_import import read_onnx as reader
     else:
-        known = ", ".join(sorted(TORCH_SUFFIXES | {".tflite", ".h5", ".hdf5"}))
+        known = ", ".join(sorted(TORCH_SUFFIXES | {".tflite", ".h5", ".hdf5", ".onnx"}))
         raise ModelFileError(f"{path}: unknown weight file extension {suffix!r} (expected one of {known})")
     layers = reader(path)
     logger.info("read %d layers (%d weights) from %s", len(layers), sum(l.weight.size for l in layers), path)
