@@ -86,6 +86,20 @@ def test_matching_bound_is_exact_for_pairs():
         assert matching_bound(hg) == brute_force(hg)
 
 
+@pytest.mark.parametrize("m, g", [(8, 2), (9, 2), (8, 4)])
+def test_the_matchings_relaxation_stands_in_above_the_limit_and_never_passes_the_optimum(m, g):
+    """Above `limit` vertices the cycle-cover relaxation replaces the matching MILP (which gave no bound there):
+    at most the matching's value, so never above the optimum, and at pairs equal to it on these instances."""
+    for seed in range(4):
+        hg = random_hypergraph(seed, m=m, g=g)
+        exact, relaxed = matching_bound(hg), matching_bound(hg, limit=2)
+        assert 0 < relaxed <= exact
+        if m % g == 0:  # enumeration takes full blocks only
+            assert exact <= brute_force(hg)
+        if g == 2:
+            assert relaxed == exact
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10_000))
 def test_swap_deltas_equal_recomputed_costs(seed):

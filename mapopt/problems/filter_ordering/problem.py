@@ -39,8 +39,8 @@ def scale(inst: Instance) -> int:
 
 
 def slot_bound(hg: Hypergraph, time_limit: float | None = None) -> int:
-    """The best cheap lower bound on OU slots: sorted maximum, degree, and matching bounds (the matching
-    within `time_limit` seconds, or left out)."""
+    """The best cheap lower bound on OU slots: sorted maximum, degree, and matching bounds (the matching MILP
+    within `time_limit` seconds, its cycle-cover relaxation beyond)."""
     return max(lower_bound(hg), matching_bound(hg, time_limit=time_limit))
 
 
