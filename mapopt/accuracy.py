@@ -22,13 +22,16 @@ a layer whose pipeline has none keeps its decided weights, and its report says w
 from __future__ import annotations
 
 import copy
+import json
+import os
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from .bench import resume_records
 from .errors import MapoptError
 from .images import ImageSet
 from .importer import import_weights
@@ -93,7 +96,7 @@ def load_network(path: str | Path):
 
 def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path, sparsity: float = 0.0,
               prune: str = "magnitude", keep_ends: bool = False, network: str = "network", progress: bool = False,
-              save: Path | None = None) -> dict:
+              save: Path | None = None, resume: Path | None = None) -> dict:
     """Map every conv and linear layer of torch `model` through `pipe` with accuracy in the loop (see the module
     docstring); the network report of `mapopt.pipeline.map_network` plus ``accuracy`` and each layer's ``refit``.
 
@@ -103,7 +106,9 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
     pruning in the unit that saves hardware, for decisions with ``free_by``);
     `keep_ends` leaves the first and last layers unpruned.
     `model`'s weights are left unchanged (it is put in eval mode); instances are written to `workdir`, the final
-    mappings to `save` if given."""
+    mappings to `save` if given. With `resume` (a JSON Lines file) each finished layer is kept there
+    (`Checkpoint`), and a run started again with the same settings continues after the last finished layer,
+    with the same result as a run never interrupted."""
     torch = require_torch()
     start = time.perf_counter()
     if prune not in PRUNINGS:
@@ -137,8 +142,19 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
         targets, picks = calib.dense_targets(dense, weights, calib_x, evaluation.seed)
     mapped, decided, layers = copy.deepcopy(dense), {}, []
     cursor = None if calib_x is None else calib.Cursor(mapped, calib_x, dense)
+    checkpoint = Checkpoint(resume, {"pipeline": asdict(pipe), "sparsity": sparsity, "prune": prune,
+                                     "keep_ends": keep_ends, "seed": evaluation.seed,
+                                     "calibration": None if calib_x is None else evaluation.calibration.describe()})
     for i, given in enumerate(instances):
         inst, name = on_hardware(given, pipe), given.layer.name
+        kept = checkpoint.finished(name)
+        if kept is not None:  # mapped and re-fitted by an earlier, interrupted run with the same settings
+            report, decided[name], final_weights = kept
+            with torch.no_grad():
+                calib.layers_of(mapped)[name].weight.copy_(torch.as_tensor(final_weights))
+            layers.append(report)
+            targets.pop(name, None)
+            continue
         stats = None if cursor is None else cursor.stats(name, targets.pop(name), picks[name], evaluation.seed)
         if prune == "obs" and not (keep_ends and i in (0, len(instances) - 1)):
             layer = inst.layer
@@ -148,9 +164,11 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
         decided[name] = _weights(inst.layer, first.matrix)
         final, note = (first, {"skipped": "no calibration images"}) if stats is None else \
             _refit_layer(inst, pipe, first, stats, save, by_rows=prune == "obs-rows")
+        final_weights = _weights(inst.layer, final.matrix)
         with torch.no_grad():
-            calib.layers_of(mapped)[name].weight.copy_(torch.as_tensor(_weights(inst.layer, final.matrix)))
+            calib.layers_of(mapped)[name].weight.copy_(torch.as_tensor(final_weights))
         layers.append({**final.report, **hardware_note(given, inst, pipe), "refit": note})
+        checkpoint.add(name, layers[-1], decided[name], final_weights)
         if progress:
             error = note.get("calibration_error")
             print(f"[{i + 1}/{len(instances)}] {name}: OU {final.report['ou_activations']}"
@@ -169,6 +187,58 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
     accuracy["seconds"] = {"evaluation": round(sum(evaluating), 3),
                            "mapping_and_refit": round(report["wall_time"] - sum(evaluating), 3)}
     return {**report, "sparsity": sparsity, "prune": prune, "keep_ends": keep_ends, "accuracy": accuracy}
+
+
+class Checkpoint:
+    """Where an accuracy run keeps each finished layer: its report as a JSON line of `path` (keyed by the layer's
+    name, with the run's settings), its decided and final weights in ``<path>.weights/<layer>.npz`` (written
+    first, so a line always has its weights). Records of other settings are refused; a line cut short by an
+    interruption is dropped (`mapopt.bench.resume_records`)."""
+
+    def __init__(self, path: Path | None, run: dict) -> None:
+        self.path = None if path is None else Path(path)
+        self.run = json.loads(json.dumps(run, default=_plain))  # as it reads back from the file
+        self.done: dict[str, dict] = {}
+        if self.path is not None and self.path.exists():
+            for record in resume_records(self.path):
+                if record.get("run") != self.run:
+                    raise MapoptError(f"{self.path}: written by a run with other settings (pipeline, sparsity, "
+                                      "pruning, seed or calibration images); give another --resume file")
+                self.done[record["key"]] = record
+
+    def finished(self, name: str) -> tuple[dict, np.ndarray, np.ndarray] | None:
+        """The report, decided and final weights of layer `name` if an earlier run finished it."""
+        record = self.done.get(name)
+        if record is None:
+            return None
+        with np.load(self._weights(name), allow_pickle=False) as kept:
+            return record["report"], kept["decided"], kept["final"]
+
+    def add(self, name: str, report: dict, decided: np.ndarray, final: np.ndarray) -> None:
+        if self.path is None:
+            return
+        target = self._weights(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".tmp")
+        with open(partial, "wb") as fh:
+            np.savez(fh, decided=decided, final=final)
+        os.replace(partial, target)
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps({"key": name, "run": self.run, "report": report}, default=_plain) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def _weights(self, name: str) -> Path:
+        return Path(str(self.path) + ".weights") / f"{name}.npz"
+
+
+def _plain(value):
+    """JSON form of the numpy values a report holds."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _weights(layer: Layer, matrix: np.ndarray) -> np.ndarray:

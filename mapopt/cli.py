@@ -421,16 +421,14 @@ def _map_with_accuracy(args, pipe) -> dict:
     if args.calibrate is not None and Path(args.calibrate).resolve() == Path(args.eval).resolve():
         raise MapoptError("--eval and --calibrate name the same file: evaluation images must take no part in "
                           "calibration (use the test split to evaluate, the train split to calibrate)")
-    if args.resume is not None:
-        raise MapoptError("--resume maps layers independently; with --eval they are mapped and re-fitted in order, "
-                          "so it cannot be combined")
     model = load_network(args.source)
     evaluation = Evaluation(read_images(args.eval, args.eval_size, args.seed),
                             None if args.calibrate is None else read_images(args.calibrate, args.calib_size, args.seed),
                             args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         report = map_model(model, pipe, evaluation, tmp, args.sparsity, args.prune, args.keep_ends,
-                           Path(args.source).stem, progress=True, save=None if args.save is None else Path(args.save))
+                           Path(args.source).stem, progress=True, save=None if args.save is None else Path(args.save),
+                           resume=None if args.resume is None else Path(args.resume))
     return {**report, "settings": settings(args.source, seed=pipe.seed, time_limit=pipe.time_limit)}
 
 

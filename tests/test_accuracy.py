@@ -138,6 +138,32 @@ def test_reuse_refits_the_leaders_stored_vectors_and_keeps_the_ties(tmp_path):
     assert sum(n["calibration_error"]["refit"] for n in notes) < sum(n["calibration_error"]["decided"] for n in notes)
 
 
+def test_an_interrupted_accuracy_run_resumes_to_the_result_of_one_never_interrupted(tmp_path):
+    def run(resume):
+        return map_model(tiny_resnet(), parse("orc"), Evaluation(images(12, 4), images(24, 5)), tmp_path / "w",
+                         sparsity=0.6, resume=resume)
+
+    def stable(layers):  # a layer's report without its times
+        return [{k: v for k, v in layer.items() if k not in ("wall_time", "stages")} for layer in layers]
+
+    whole = run(tmp_path / "whole.jsonl")
+    lines = (tmp_path / "whole.jsonl").read_text().splitlines()
+    assert len(lines) == len(whole["layers"]) and len(list((tmp_path / "whole.jsonl.weights").glob("*.npz"))) == len(lines)
+    (tmp_path / "cut.jsonl").write_text("\n".join(lines[:3]) + "\n" + lines[3][:40])  # stopped while writing layer 4
+    (tmp_path / "cut.jsonl.weights").mkdir()
+    for line in lines[:4]:
+        name = json.loads(line)["key"]
+        (tmp_path / "cut.jsonl.weights" / f"{name}.npz").write_bytes(
+            (tmp_path / "whole.jsonl.weights" / f"{name}.npz").read_bytes())
+    resumed = run(tmp_path / "cut.jsonl")
+    assert {k: resumed["accuracy"][k] for k in ("float", "decided", "refit")} == \
+        {k: whole["accuracy"][k] for k in ("float", "decided", "refit")}
+    assert json.loads(json.dumps(stable(resumed["layers"]))) == json.loads(json.dumps(stable(whole["layers"])))
+    with pytest.raises(MapoptError, match="other settings"):
+        map_model(tiny_resnet(), parse("orc"), Evaluation(images(12, 4), images(24, 5)), tmp_path / "w",
+                  sparsity=0.5, resume=tmp_path / "cut.jsonl")
+
+
 def test_any_torch_network_of_conv_and_linear_layers_maps_with_accuracy_in_the_loop(tmp_path):
     """A network that lists no parts (a plain Sequential) is run from the images for every layer; without labels
     accuracy is fidelity to the dense network, and the re-fit lowers every layer's calibration error."""
@@ -197,7 +223,6 @@ def test_map_with_calibrate_and_eval_prints_accuracy_beside_the_gains(files):
 @pytest.mark.parametrize("args, message", [
     (["--calibrate", "{d}/train.npz"], "give --eval"),
     (["--calibrate", "{d}/test.npz", "--eval", "{d}/test.npz"], "take no part in calibration"),
-    (["--eval", "{d}/test.npz", "--resume", "{d}/r.jsonl"], "--resume"),
     (["--eval", "{d}/test.npz", "--prune", "obs"], "give --calibrate"),
 ])
 def test_accuracy_options_that_cannot_work_are_one_line_errors(files, args, message):
