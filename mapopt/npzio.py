@@ -26,9 +26,12 @@ def write_npz(path: str | Path, fmt: str, meta: dict, arrays: dict[str, np.ndarr
     path.parent.mkdir(parents=True, exist_ok=True)
     header = json.dumps({"format": fmt, "version": FORMAT_VERSION, **meta}, sort_keys=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, meta=np.array(header), **arrays)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, meta=np.array(header), **arrays)
+        os.replace(tmp, path)
+    finally:  # a failed write leaves nothing behind
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -413,3 +413,12 @@ def test_bundled_instances_reproduce(tmp_path, network, model, sparsity):
     assert read_index(index) == read_index(BUNDLED / network / "index.json")
     for fresh, bundled in zip(instance_files(index), instance_files(BUNDLED / network)):
         assert_same(read_instance(fresh), read_instance(bundled))
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path):
+    from mapopt.npzio import write_npz
+
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(OSError):
+        write_npz(tmp_path / "taken", "mapopt-instance", {}, {"a": np.zeros(2)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
