@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench import resume_records
+from .bench.runner import json_default, resume_records
 from .errors import MapoptError
 from .images import ImageSet
 from .importer import import_weights
@@ -197,7 +197,7 @@ class Checkpoint:
 
     def __init__(self, path: Path | None, run: dict) -> None:
         self.path = None if path is None else Path(path)
-        self.run = json.loads(json.dumps(run, default=_plain))  # as it reads back from the file
+        self.run = json.loads(json.dumps(run, default=json_default))  # as it reads back from the file
         self.done: dict[str, dict] = {}
         if self.path is not None and self.path.exists():
             for record in resume_records(self.path):
@@ -224,21 +224,12 @@ class Checkpoint:
             np.savez(fh, decided=decided, final=final)
         os.replace(partial, target)
         with open(self.path, "a") as fh:
-            fh.write(json.dumps({"key": name, "run": self.run, "report": report}, default=_plain) + "\n")
+            fh.write(json.dumps({"key": name, "run": self.run, "report": report}, default=json_default) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
 
     def _weights(self, name: str) -> Path:
         return Path(str(self.path) + ".weights") / f"{name}.npz"
-
-
-def _plain(value):
-    """JSON form of the numpy values a report holds."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _weights(layer: Layer, matrix: np.ndarray) -> np.ndarray:

@@ -266,10 +266,10 @@ def _error_text(exc: BaseException) -> str:
 
 def _encode(record: dict) -> str:
     """One JSON line, newline included; raises TypeError for non-JSON values."""
-    return json.dumps(record, separators=(",", ":"), default=_json_default) + "\n"
+    return json.dumps(record, separators=(",", ":"), default=json_default) + "\n"
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
     """Encode numpy/torch scalars and arrays and enums, which solvers return often."""
     if isinstance(obj, Enum):
         return obj.value
