@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 from mapopt.bench import read_results, run_bench
+from mapopt.bench.runner import latest_by_key
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT.parent / "shared" / "weights"
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
              and (args.sparsities is None or len(sparsities) == 1 or s in args.sparsities)]
     run_bench(tasks, run_point, args.jsonl, jobs=1, progress=True)
     # every point measured so far, earlier selections included; a point retried after an error keeps its last record
-    records = list({r["key"]: r for r in read_results(args.jsonl)}.values())
+    records = list(latest_by_key(read_results(args.jsonl)).values())
     command = "python experiments/accuracy_refit.py " + " ".join(sys.argv[1:] if argv is None else argv)
     MD.parent.mkdir(parents=True, exist_ok=True)
     MD.write_text(markdown(records, command.strip()))

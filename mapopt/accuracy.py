@@ -22,6 +22,7 @@ a layer whose pipeline has none keeps its decided weights, and its report says w
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import sys
@@ -41,11 +42,14 @@ from .models import calibration as calib
 from .models.bitsparse import projection_table
 from .models.cifar import MEAN, STD, require_torch, with_weights
 from .models.torch_import import state_dict_weights
+from .npzio import read_npz, write_npz
 from .pipeline import STAGES, Pipeline, hardware_note, map_layer, network_report, on_hardware
 from .refit import integers, prune_obs, refit, refit_tied, saliency, to_allowed, to_grid
 
 METRICS = ("top1", "fidelity")
 PRUNINGS = ("magnitude", "obs", "obs-rows")
+#: file family tag of a checkpoint's layer weights (`Checkpoint`)
+WEIGHTS_FORMAT = "mapopt-refit-weights"
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,7 +147,7 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
     mapped, decided, layers = copy.deepcopy(dense), {}, []
     cursor = None if calib_x is None else calib.Cursor(mapped, calib_x, dense)
     checkpoint = Checkpoint(resume, {"pipeline": asdict(pipe), "sparsity": sparsity, "prune": prune,
-                                     "keep_ends": keep_ends, "seed": evaluation.seed,
+                                     "keep_ends": keep_ends, "seed": evaluation.seed, "network": _digest(dense),
                                      "calibration": None if calib_x is None else evaluation.calibration.describe()})
     for i, given in enumerate(instances):
         inst, name = on_hardware(given, pipe), given.layer.name
@@ -202,8 +206,8 @@ class Checkpoint:
         if self.path is not None and self.path.exists():
             for record in resume_records(self.path):
                 if record.get("run") != self.run:
-                    raise MapoptError(f"{self.path}: written by a run with other settings (pipeline, sparsity, "
-                                      "pruning, seed or calibration images); give another --resume file")
+                    raise MapoptError(f"{self.path}: written by a run with another network or other settings "
+                                      "(pipeline, sparsity, pruning, seed, calibration images); give another --resume file")
                 self.done[record["key"]] = record
 
     def finished(self, name: str) -> tuple[dict, np.ndarray, np.ndarray] | None:
@@ -211,18 +215,15 @@ class Checkpoint:
         record = self.done.get(name)
         if record is None:
             return None
-        with np.load(self._weights(name), allow_pickle=False) as kept:
-            return record["report"], kept["decided"], kept["final"]
+        _, kept = read_npz(self._weights(name), WEIGHTS_FORMAT)
+        if set(kept) != {"decided", "final"}:
+            raise MapoptError(f"{self._weights(name)}: holds {sorted(kept)}, not the decided and final weights")
+        return record["report"], kept["decided"], kept["final"]
 
     def add(self, name: str, report: dict, decided: np.ndarray, final: np.ndarray) -> None:
         if self.path is None:
             return
-        target = self._weights(name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".tmp")
-        with open(partial, "wb") as fh:
-            np.savez(fh, decided=decided, final=final)
-        os.replace(partial, target)
+        write_npz(self._weights(name), WEIGHTS_FORMAT, {"layer": name}, {"decided": decided, "final": final})
         with open(self.path, "a") as fh:
             fh.write(json.dumps({"key": name, "run": self.run, "report": report}, default=json_default) + "\n")
             fh.flush()
@@ -230,6 +231,15 @@ class Checkpoint:
 
     def _weights(self, name: str) -> Path:
         return Path(str(self.path) + ".weights") / f"{name}.npz"
+
+
+def _digest(model) -> str:
+    """SHA-256 of a network's conv and linear weights, so a checkpoint is never resumed on another network."""
+    digest = hashlib.sha256()
+    for name, module in calib.layers_of(model).items():
+        digest.update(name.encode())
+        digest.update(module.weight.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _weights(layer: Layer, matrix: np.ndarray) -> np.ndarray:
@@ -259,9 +269,9 @@ def _refit_layer(inst: Instance, pipe: Pipeline, first, stats, save: Path | None
     if hasattr(decision, "free"):
         free = decision.free_by(saliency(stats), first.matrix, inst.spec) if by_rows and hasattr(decision, "free_by") \
             else decision.free(first.matrix, inst.spec)
-        allowed = _allowed(pipe, inst)
-        matrix = to_grid(refit(stats, *free), layer.scale, layer.weight_bits) if allowed is None else \
-            to_allowed(stats, refit(stats, *free), *free, scale, allowed)
+        fitted, allowed = refit(stats, *free), _allowed(pipe, inst)
+        matrix = to_grid(fitted, layer.scale, layer.weight_bits) if allowed is None else \
+            to_allowed(stats, fitted, *free, scale, allowed)
         refitted = decision.refitted(matrix, inst.spec)
     else:
         ties = [replace(t, scales=t.scales * scale[t.outputs]) for t in decision.ties()]

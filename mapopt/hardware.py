@@ -195,12 +195,16 @@ class HardwareSpec:
     @classmethod
     def from_dict(cls, d: dict) -> "HardwareSpec":
         """Inverse of `to_dict`; a preset's name brings back its cost laws; unknown keys are an error."""
-        known = {f.name for f in dataclasses.fields(cls)} - {"costs"}
-        unknown = set(d) - known
-        if unknown:
-            raise HardwareError(f"unknown hardware settings: {', '.join(sorted(unknown))}")
         costs = _PRESETS.get(d.get("name"), {}).get("costs", CostLaws())
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}, costs=costs)
+        return cls(**_settings(d), costs=costs)
+
+
+def _settings(values: dict) -> dict:
+    """Hardware settings by `HardwareSpec` field name, lists as tuples; an unknown name is an error."""
+    unknown = set(values) - ({f.name for f in dataclasses.fields(HardwareSpec)} - {"costs"})
+    if unknown:
+        raise HardwareError(f"unknown hardware settings: {', '.join(sorted(unknown))}")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
 
 
 def _uniform_slices(magnitude_bits: int, cell_bits: int) -> tuple[int, ...]:
@@ -286,15 +290,12 @@ def preset(name: str, **overrides) -> HardwareSpec:
 def design(name: str, overrides: dict | None = None, weight_bits: int | None = None) -> HardwareSpec:
     """Preset `name` with some settings overridden (by field name, as `--hardware FILE` and `--hw KEY=VALUE` give
     them), at a layer's `weight_bits` (which comes from its quantization, never from the hardware settings)."""
-    overrides = dict(overrides or {})
-    if "weight_bits" in overrides:
+    if "weight_bits" in (overrides or {}):
         raise HardwareError("weight_bits comes from the layers' quantization (import --weight-bits), "
                             "not from the hardware settings")
-    unknown = set(overrides) - ({f.name for f in dataclasses.fields(HardwareSpec)} - {"costs"})
-    if unknown:
-        raise HardwareError(f"unknown hardware settings: {', '.join(sorted(unknown))}")
+    changes = _settings(overrides or {})
     base = preset(name) if weight_bits is None else preset(name, weight_bits=weight_bits)
-    return base.replace(**{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}) if overrides else base
+    return base.replace(**changes) if changes else base
 
 
 def read_hardware(path: str | Path) -> tuple[str | None, dict]:

@@ -99,9 +99,8 @@ def parse(spec: str, methods: dict | None = None, time_limit: float | None = Non
     """A pipeline from a preset name or ``stage,stage,...``, with per-stage `methods` and `params`
     (``{stage: {key: value}}``), the hardware preset with `overrides`, and the `baseline` preset gains are measured
     on (default: the pipeline's hardware, so gains of pipelines on different presets do not compare); unknown
-    stages or presets, an impossible
-    order, unknown methods, bad parameters and impossible hardware are one-line errors here, before any layer is
-    mapped."""
+    stages or presets, an impossible order, unknown methods, bad parameters and impossible hardware are one-line
+    errors here, before any layer is mapped."""
     stages = PRESETS.get(spec) or tuple(s.strip() for s in spec.split(",") if s.strip())
     bad = [s for s in stages if s not in STAGES]
     if bad or not stages:

@@ -56,7 +56,11 @@ class LayerStats:
 
     def damped(self, damping: float) -> np.ndarray:
         """``H + lambda I``."""
-        return self.hessian + self.ridge(damping) * np.eye(len(self.hessian))
+        return self.system(np.arange(len(self.hessian)), self.ridge(damping))
+
+    def system(self, rows: np.ndarray, ridge: float) -> np.ndarray:
+        """``H_SS + ridge I`` over input rows ``S``: the least-squares system of outputs free on those rows."""
+        return self.hessian[np.ix_(rows, rows)] + ridge * np.eye(len(rows))
 
 
 def refit(stats: LayerStats, positive: np.ndarray, negative: np.ndarray | None = None,
@@ -119,8 +123,7 @@ def to_allowed(stats: LayerStats, weights: np.ndarray, positive: np.ndarray, neg
     for rows, cols in _by_free_rows(positive | negative):
         if not len(rows):
             continue
-        system = stats.hessian[np.ix_(rows, rows)] + ridge * np.eye(len(rows))
-        upper = scipy.linalg.cholesky(scipy.linalg.cho_solve(scipy.linalg.cho_factor(system), np.eye(len(rows))))
+        upper = _inverse_upper(scipy.linalg.cho_factor(stats.system(rows, ridge)))
         block = grid[np.ix_(rows, cols)]
         for t, i in enumerate(rows):
             q = _nearest(block[t], allowed, positive[i, cols], negative[i, cols])
@@ -144,8 +147,7 @@ def _solve(stats: LayerStats, rows: np.ndarray, cols: list[int], ridge: float) -
     """``(H_SS + ridge I)^-1 C_S`` for rows ``S`` and the given output columns."""
     if not len(rows):
         return np.zeros((0, len(cols)))
-    system = stats.hessian[np.ix_(rows, rows)] + ridge * np.eye(len(rows))
-    return scipy.linalg.solve(system, stats.cross[np.ix_(rows, cols)], assume_a="pos")
+    return scipy.linalg.solve(stats.system(rows, ridge), stats.cross[np.ix_(rows, cols)], assume_a="pos")
 
 
 @dataclass(frozen=True, eq=False)
@@ -197,7 +199,7 @@ def prune_obs(stats: LayerStats, sparsity: float, block: int = OBS_BLOCK, dampin
     n = stats.hessian.shape[0]
     factor = scipy.linalg.cho_factor(stats.damped(damping))
     w = scipy.linalg.cho_solve(factor, stats.cross).T.copy()  # outputs x inputs, as SparseGPT's W
-    upper = scipy.linalg.cholesky(scipy.linalg.cho_solve(factor, np.eye(n)), lower=False)
+    upper = _inverse_upper(factor)
     for b0 in range(0, n, block):
         b1 = min(n, b0 + block)
         saliency = w[:, b0:b1] ** 2 / np.diag(upper)[b0:b1] ** 2
@@ -213,6 +215,12 @@ def prune_obs(stats: LayerStats, sparsity: float, block: int = OBS_BLOCK, dampin
             errors[:, j - b0] = e
         w[:, b1:] -= errors @ upper[b0:b1, b1:]
     return w.T
+
+
+def _inverse_upper(factor) -> np.ndarray:
+    """Upper Cholesky factor ``U`` of ``A^-1 = U^T U`` from `factor` (``scipy.linalg.cho_factor(A)``): the
+    row-by-row updates of Optimal Brain Surgeon (`prune_obs`) and GPTQ (`to_allowed`)."""
+    return scipy.linalg.cholesky(scipy.linalg.cho_solve(factor, np.eye(len(factor[0]))))
 
 
 def saliency(stats: LayerStats, damping: float = DAMPING) -> tuple[np.ndarray, np.ndarray]:

@@ -159,9 +159,14 @@ def test_an_interrupted_accuracy_run_resumes_to_the_result_of_one_never_interrup
     assert {k: resumed["accuracy"][k] for k in ("float", "decided", "refit")} == \
         {k: whole["accuracy"][k] for k in ("float", "decided", "refit")}
     assert json.loads(json.dumps(stable(resumed["layers"]))) == json.loads(json.dumps(stable(whole["layers"])))
-    with pytest.raises(MapoptError, match="other settings"):
-        map_model(tiny_resnet(), parse("orc"), Evaluation(images(12, 4), images(24, 5)), tmp_path / "w",
-                  sparsity=0.5, resume=tmp_path / "cut.jsonl")
+    for model, sparsity in ((tiny_resnet(), 0.5), (tiny_resnet(seed=9), 0.6)):  # other settings, another network
+        with pytest.raises(MapoptError, match="another network or other settings"):
+            map_model(model, parse("orc"), Evaluation(images(12, 4), images(24, 5)), tmp_path / "w",
+                      sparsity=sparsity, resume=tmp_path / "cut.jsonl")
+    first = json.loads(lines[0])["key"]
+    (tmp_path / "cut.jsonl.weights" / f"{first}.npz").write_bytes(b"damaged")
+    with pytest.raises(MapoptError, match=f"{first}.npz"):
+        run(tmp_path / "cut.jsonl")
 
 
 def test_any_torch_network_of_conv_and_linear_layers_maps_with_accuracy_in_the_loop(tmp_path):

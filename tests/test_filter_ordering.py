@@ -94,6 +94,7 @@ def test_the_matchings_relaxation_stands_in_above_the_limit_and_never_passes_the
         hg = random_hypergraph(seed, m=m, g=g)
         exact, relaxed = matching_bound(hg), matching_bound(hg, limit=2)
         assert 0 < relaxed <= exact
+        assert matching_bound(hg, limit=2, time_limit=1e-9) == 0  # pair costs that do not fit the time: no bound
         if m % g == 0:  # enumeration takes full blocks only
             assert exact <= brute_force(hg)
         if g == 2:

@@ -112,7 +112,7 @@ def run_bench(
     keys = [task_key(task) for task in tasks]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    latest = _latest_by_key(resume_records(out)) if out.exists() else {}
+    latest = latest_by_key(resume_records(out)) if out.exists() else {}
     pending = _pending(tasks, keys, latest)
     log.info("%s: %d tasks, %d to run", out, len(set(keys)), len(pending))
     if pending:
@@ -207,7 +207,7 @@ def cluster(backend: str) -> Iterator[None]:
         yield
 
 
-def _latest_by_key(records: list[dict]) -> dict[str, dict]:
+def latest_by_key(records: list[dict]) -> dict[str, dict]:
     """Map each key to its last record in file order (later runs win)."""
     return {record["key"]: record for record in records}
 

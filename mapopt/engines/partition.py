@@ -111,14 +111,18 @@ def lower_bound(hg: Hypergraph) -> int:
 #: process that is stopped at the time limit
 MATCHING_DIRECT = 64
 #: nets x vertices above which no matching bound is computed: the pair costs take a dense float copy of the pins
-#: (2^25 cells: 256 MiB; a 4608 x 512 layer on the orc preset has 4.7 million and takes 0.5 s)
+#: (2^25 cells: 256 MiB)
 RELAXATION_CELLS = 2 ** 25
+#: seconds per nets x vertices cell of the pair costs and their cycle cover, so that a time limit is kept
+#: (measured on 80 % layers, orc preset: 4608 x 512, 4.7 million cells, 0.37 s; 9216 x 1024, 18.9 million, 1.6 s)
+RELAXATION_SECONDS_PER_CELL = 1e-7
 
 
 def matching_bound(hg: Hypergraph, limit: int = 300, time_limit: float | None = None) -> int:
     """``ceil(2 / g x minimum perfect matching of pair costs)``; exact for ``g = 2``. Above `limit` vertices, or
     when the matching MILP does not finish within `time_limit` seconds, the matching's relaxation to a cycle
-    cover stands in for it (`partition_exact.matching_relaxation`: polynomial, and a lower bound still).
+    cover stands in for it (`partition_exact.matching_relaxation`: polynomial, and a lower bound still). 0 when
+    even the pair costs would not fit `time_limit` (`RELAXATION_SECONDS_PER_CELL`) or memory.
 
     A block's OU slots are at least those of any pair inside it, so at least the mean of the
     pairs of any perfect matching of the block; those matchings together match all vertices.
@@ -126,7 +130,9 @@ def matching_bound(hg: Hypergraph, limit: int = 300, time_limit: float | None = 
     from .deadline import GRACE, call_with_deadline
     from .partition_exact import matching_relaxation, min_cost_matching
 
-    if hg.g < 2 or hg.pins.shape[0] * hg.n_vertices > RELAXATION_CELLS:
+    cells = hg.pins.shape[0] * hg.n_vertices
+    too_slow = time_limit is not None and cells * RELAXATION_SECONDS_PER_CELL > time_limit
+    if hg.g < 2 or cells > RELAXATION_CELLS or too_slow:
         return 0
     slots, _ = merge_costs(hg.pins.toarray().astype(bool), bucket_weights(hg), hg.h)
     pairs = None
