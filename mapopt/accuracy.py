@@ -142,7 +142,8 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
     targets, picks, calib_x = {}, {}, None
     if evaluation.calibration is not None:
         calib_x = evaluation.inputs(evaluation.calibration, dense)
-        weights = {g.layer.name: unroll(modules[g.layer.name].weight.detach().double().numpy()) for g in instances}
+        weights = {g.layer.name: unroll(modules[g.layer.name].weight.detach().double().numpy(), g.layer.groups)
+                   for g in instances}
         targets, picks = calib.dense_targets(dense, weights, calib_x, evaluation.seed)
     mapped, decided, layers = copy.deepcopy(dense), {}, []
     cursor = None if calib_x is None else calib.Cursor(mapped, calib_x, dense)
@@ -245,7 +246,7 @@ def _digest(model) -> str:
 def _weights(layer: Layer, matrix: np.ndarray) -> np.ndarray:
     """Float torch-layout weights an integer layer matrix stands for."""
     scale = np.broadcast_to(layer.scale, (layer.n_outputs,))
-    return matrix_to_weight(matrix * scale[None, :], layer.shape).astype(np.float32)
+    return matrix_to_weight(matrix * scale[None, :], layer.shape, layer.groups).astype(np.float32)
 
 
 def _allowed(pipe: Pipeline, inst: Instance) -> np.ndarray | None:
@@ -269,6 +270,7 @@ def _refit_layer(inst: Instance, pipe: Pipeline, first, stats, save: Path | None
     if hasattr(decision, "free"):
         free = decision.free_by(saliency(stats), first.matrix, inst.spec) if by_rows and hasattr(decision, "free_by") \
             else decision.free(first.matrix, inst.spec)
+        free = tuple(mask & layer.structure for mask in free)  # never a weight where a grouped conv has none
         fitted, allowed = refit(stats, *free), _allowed(pipe, inst)
         matrix = to_grid(fitted, layer.scale, layer.weight_bits) if allowed is None else \
             to_allowed(stats, fitted, *free, scale, allowed)
@@ -280,7 +282,7 @@ def _refit_layer(inst: Instance, pipe: Pipeline, first, stats, save: Path | None
     before, after = stats.error(first.matrix * scale[None, :]), stats.error(matrix * scale[None, :])
     note = {"stage": stage, "rows": stats.rows, "calibration_error": {"decided": before, "refit": min(before, after)},
             "decided": {"ou_activations": first.report["ou_activations"], "cells": first.report["cells"],
-                        "sparsity": float(np.mean(first.matrix == 0))}}
+                        "sparsity": 1 - np.count_nonzero(first.matrix) / np.count_nonzero(layer.structure)}}
     if after >= before:  # rounding (or the ridge term) lost what the fit gained: keep the decided weights
         return first, {**note, "kept_decided": True}
     again = map_layer(Instance(layer.with_matrix(matrix), inst.spec, inst.params, inst.provenance), pipe, save,

@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--per-channel", action="store_true", help="one quantization scale per output channel")
     p.set_defaults(run=_import)
 
-    p = sub.add_parser("inspect", help="describe an instance, solution or network index")
+    p = sub.add_parser("inspect", help="describe an instance, solution, network index or weights file (each layer's "
+                                       "kind and groups)")
     p.add_argument("file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_inspect)
@@ -251,14 +252,21 @@ def _inspect(args) -> int:
 
 
 def _describe(path: Path) -> dict:
-    """What a file holds: an instance, a mapping, or a network index."""
+    """What a file holds: an instance, a mapping, a network index, or a weights file's layers."""
     from .instance import instance_files, read_instance
     from .mapping import load_mapping
+    from .models.weights import WEIGHT_SUFFIXES
     from .npzio import read_npz
 
     if path.is_dir() or path.suffix == ".json":
-        files = instance_files(path)
-        return {"kind": "network", "layers": [str(f) for f in files]}
+        layers = [read_instance(f).layer for f in instance_files(path)]
+        return {"kind": "network", "layers": [{**_layer_summary(l.name, l.kind, l.groups, l.quantized), "file": str(f)}
+                                              for l, f in zip(layers, instance_files(path))]}
+    if path.suffix.lower() in WEIGHT_SUFFIXES:
+        from .models import read_weights
+
+        return {"kind": "model", "layers": [_layer_summary(w.name, w.kind, w.groups, w.weight)
+                                            for w in read_weights(path)]}
     fmt = _npz_format(path, read_npz)
     if fmt == "mapopt-mapping":
         m = load_mapping(path)
@@ -267,10 +275,19 @@ def _describe(path: Path) -> dict:
                 "hardware": m.spec.to_dict(), "info": m.meta}
     inst = read_instance(path)
     layer = inst.layer
-    return {"kind": "instance", "name": layer.name, "layer_kind": layer.kind, "shape": list(layer.shape),
-            "matrix": [layer.n_inputs, layer.n_outputs], "weight_bits": layer.weight_bits,
+    return {"kind": "instance", "name": layer.name, "layer_kind": layer.kind, "groups": layer.groups,
+            "shape": list(layer.shape), "matrix": [layer.n_inputs, layer.n_outputs], "weight_bits": layer.weight_bits,
             "sparsity": round(layer.sparsity, 6), "float_weights": layer.weight is not None,
             "hardware": inst.spec.to_dict(), "params": inst.params, "provenance": inst.provenance}
+
+
+def _layer_summary(name: str, kind: str, groups: int, weight) -> dict:
+    """A layer in one line: name, kind, groups, weight shape, layer matrix (inputs x outputs) and sparsity."""
+    import numpy as np
+
+    return {"name": name, "kind": kind, "groups": groups, "shape": list(weight.shape),
+            "matrix": [groups * int(np.prod(weight.shape[1:])), int(weight.shape[0])],
+            "sparsity": round(1 - np.count_nonzero(weight) / weight.size, 6)}
 
 
 def _npz_format(path: Path, read_npz) -> str:

@@ -1,6 +1,6 @@
 """Turn a trained network into a directory of instance files with an index.
 
-Call `import_model` with a weights file (torch ``.th``/``.pt``, ``.tflite``, Keras ``.h5``);
+Call `import_model` with a weights file (torch ``.th``/``.pt``, ``.tflite``, Keras ``.h5``, ``.onnx``);
 for a module or state dict already in Python, pass ``state_dict_weights(obj)`` to
 `import_weights`. Each conv and linear layer is magnitude-pruned, quantized and written as
 ``<layer name>.npz`` beside an ``index.json`` (see `mapopt.instance`).
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import numbers
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -86,11 +87,11 @@ def _layer(named: NamedWeight, pruned: np.ndarray, weight_bits: int, per_channel
     """The quantized `Layer` of one pruned weight tensor, keeping the float weights from before pruning
     (what weight recovery restores and what errors are measured against)."""
     if named.quantized is None:
-        q = Layer.from_weights(pruned, named.name, weight_bits, per_channel, named.kind)
-        return Layer(q.name, q.kind, q.quantized, q.scale, q.weight_bits, np.asarray(named.weight, dtype=np.float32))
+        q = Layer.from_weights(pruned, named.name, weight_bits, per_channel, named.kind, named.groups)
+        return replace(q, weight=np.asarray(named.weight, dtype=np.float32))
     quantized = np.where(pruned == 0, 0, named.quantized).astype(np.int64)
     return Layer(named.name, named.kind, quantized, np.asarray(named.scale, dtype=np.float64),
-                 STORED_INT_BITS, np.asarray(named.weight, dtype=np.float32))
+                 STORED_INT_BITS, np.asarray(named.weight, dtype=np.float32), named.groups)
 
 
 def write_network(instances: list[Instance], out_dir: str | Path, network: str, provenance: dict) -> Path:

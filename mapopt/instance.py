@@ -3,8 +3,8 @@
 An instance file is a ``mapopt-instance`` member of the npz family (`mapopt.npzio`):
 arrays ``quantized`` (torch layout, the smallest integer type that holds ``B`` bits),
 ``scale`` (float64, one per layer or per output channel) and, when known, ``weight``
-(float32); its JSON meta holds the layer's name, kind, shape, bit width, quantization,
-sparsity, the hardware (`HardwareSpec.to_dict`), solver parameters and provenance.
+(float32); its JSON meta holds the layer's name, kind, groups (a conv's; 1 when absent), shape,
+bit width, quantization, sparsity, the hardware (`HardwareSpec.to_dict`), solver parameters and provenance.
 
 A network is a directory of instance files with an ``index.json`` listing them in layer
 order. `instance_files` turns a file, an index or a directory into the list of files to read.
@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import InstanceError
 from .hardware import HardwareSpec
-from .layer import KINDS, Layer
+from .layer import CONV_KINDS, KINDS, Layer
 from .npzio import array, check_header, read_npz, require, write_npz
 
 INSTANCE_FORMAT = "mapopt-instance"
@@ -65,6 +65,7 @@ def write_instance(path: str | Path, inst: Instance) -> Path:
     meta = {
         "name": layer.name,
         "kind": layer.kind,
+        "groups": layer.groups,
         "shape": list(layer.shape),
         "weight_bits": layer.weight_bits,
         "quantization": "per_layer" if layer.scale.shape == (1,) else "per_channel",
@@ -89,6 +90,7 @@ def read_instance(path: str | Path) -> Instance:
     if kind not in KINDS:
         raise InstanceError(f"{path}: meta field 'kind' must be one of {KINDS}, got {kind!r}")
     shape = _check_shape(path, require(path, meta, "shape", list), kind)
+    groups = require(path, meta, "groups", int) if "groups" in meta else 1  # files before grouped convs: 1
     weight_bits = require(path, meta, "weight_bits", int)
     if not 2 <= weight_bits <= 16:
         raise InstanceError(f"{path}: meta field 'weight_bits' must lie in 2..16, got {weight_bits}")
@@ -110,7 +112,7 @@ def read_instance(path: str | Path) -> Instance:
         raise InstanceError(f"{path}: meta field 'hardware': {exc}") from None
     params, provenance = require(path, meta, "params", dict), require(path, meta, "provenance", dict)
     try:
-        inst = Instance(Layer(name, kind, quantized.astype(np.int64), scale, weight_bits, weight), spec,
+        inst = Instance(Layer(name, kind, quantized.astype(np.int64), scale, weight_bits, weight, groups), spec,
                         params, provenance)
     except ValueError as exc:  # check_layer's MapoptError, or the Instance check
         raise InstanceError(f"{path}: {exc}") from None
@@ -123,7 +125,7 @@ def read_instance(path: str | Path) -> Instance:
 
 def _check_shape(path: Path, shape: list, kind: str) -> list[int]:
     """The meta shape, checked for rank, positive integer sizes and a sane total before any use."""
-    rank = 4 if kind == "conv" else 2
+    rank = 4 if kind in CONV_KINDS else 2
     if len(shape) != rank or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
         raise InstanceError(f"{path}: meta field 'shape' must be {rank} positive integers for a {kind} layer, got {shape}")
     if np.prod(shape, dtype=object) > MAX_WEIGHTS:

@@ -7,7 +7,8 @@ differential pair, one set under offset encoding). With ``adjacent`` slices an o
 group serves ``g = w`` outputs.
 
 - `conventional_mapping`: outputs in a column order, rows in natural order, tiled onto
-  crossbars (the ``dense`` and ``orc`` baselines).
+  crossbars (the ``dense`` and ``orc`` baselines); a grouped conv's crossbar column holds only
+  the rows of its outputs' groups (the diagonal blocks, not the structural zeros between them).
 - `compact_mapping`: outputs in given groups; each group's live rows (a nonzero in any of
   its columns) are stored contiguously, ``h`` rows per OU slot, slots stacked into
   crossbar lanes with an input index (OU-based row compression with compaction, as in
@@ -63,8 +64,13 @@ def crossbar_sets(matrix: np.ndarray, spec: HardwareSpec) -> list[CrossbarSet]:
 
 
 def conventional_mapping(matrix: np.ndarray, spec: HardwareSpec, schedule: str = "grid",
-                         column_order: np.ndarray | None = None, meta: dict | None = None) -> Mapping:
-    """Tile the logical columns of `matrix` (n x m integers) onto crossbars, one placement per crossbar."""
+                         column_order: np.ndarray | None = None, meta: dict | None = None,
+                         structure: np.ndarray | None = None) -> Mapping:
+    """Tile the logical columns of `matrix` (n x m integers) onto crossbars, one placement per crossbar.
+
+    `structure` (n x m bool, `mapopt.layer.Layer.structure`) gives the rows each output can read: a column
+    of crossbars then holds only the rows its outputs can read (all rows when None).
+    """
     n, m = matrix.shape
     order = check_order(column_order, m)
     k = 1 if spec.slice_layout == "per_crossbar" else spec.n_slices
@@ -77,8 +83,9 @@ def conventional_mapping(matrix: np.ndarray, spec: HardwareSpec, schedule: str =
         for c0 in range(0, values.shape[1], per_xbar):
             block, bcols = values[:, c0:c0 + per_xbar], cols[c0:c0 + per_xbar]
             targets = np.column_stack([np.arange(len(bcols)), bcols[:, :3]])
-            for r0 in range(0, n, spec.xbar_rows):
-                rows = np.arange(r0, min(n, r0 + spec.xbar_rows))
+            readable = np.arange(n) if structure is None else np.flatnonzero(structure[:, bcols[:, 0]].any(axis=1))
+            for r0 in range(0, len(readable), spec.xbar_rows):
+                rows = readable[r0:r0 + spec.xbar_rows]
                 placements.append(Placement(xbar, 0, 0, rows, block[rows], bcols[:, 3].copy(), targets))
                 xbar += 1
     return Mapping(spec, n, m, tuple(placements), schedule, meta=dict(meta or {}))

@@ -185,10 +185,12 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None, fixed: d
         raise MapoptError(f"layer {inst.name}: the simulator cannot cost its mapping "
                           f"({'; '.join(map(str, rep.violations)) or 'no cost'})")
     reference = inst.spec if pipe.baseline is None else design(pipe.baseline, None, inst.spec.weight_bits)
-    base = mapping_cost(conventional_mapping(inst.layer.matrix, reference, "grid"))  # the dense baseline's cost
+    base = mapping_cost(conventional_mapping(inst.layer.matrix, reference, "grid",  # the dense baseline's cost
+                                             structure=inst.layer.structure))
     cost = rep.cost.to_dict()
     layer = {
-        "name": inst.name, "shape": list(inst.layer.shape), "valid": rep.valid, "exact": rep.exact,
+        "name": inst.name, "kind": inst.layer.kind, "groups": inst.layer.groups, "shape": list(inst.layer.shape),
+        "valid": rep.valid, "exact": rep.exact,
         "violations": [str(v) for v in rep.violations], "hardware": inst.spec.to_dict(),
         "ou_activations": cost["ou_activations"], "crossbars": cost["crossbars"], "cycles": cost["cycles"],
         "cells": cost["cells"], "energy_pj": cost["energy_pj"], "area_um2": cost["area_um2"],

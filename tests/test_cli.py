@@ -176,7 +176,8 @@ def test_inspect_lists_an_index_one_layer_per_line_and_a_closed_pipe_ends_quietl
     import sys
 
     out = mapopt("inspect", SYNTHETIC / "index.json").stdout.splitlines()
-    assert out[1] == "layers: 6" and all(line.startswith("  ") and line.endswith(".npz") for line in out[2:8])
+    assert out[1] == "layers: 6" and all(line.startswith("  {") and line.endswith('.npz"}') for line in out[2:8])
+    assert all('"kind": "' in line and '"groups": 1' in line for line in out[2:8])
     proc = subprocess.Popen([sys.executable, "-m", "mapopt.cli", "inspect", str(SYNTHETIC / "index.json")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()  # the reader is gone before the first line is written, as with `| head -0`

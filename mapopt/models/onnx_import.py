@@ -4,13 +4,14 @@ Weights come from the graph's initializers and Constant nodes, as floats or as i
 scales: behind a DequantizeLinear (QDQ graphs) or inside QLinearConv / QLinearMatMul, symmetric
 per-tensor or per-output-channel. A Conv whose only consumer is a BatchNormalization has the norm
 folded in (into the scales of integer weights, so the integers stay). Gemm's ``transB`` and
-MatMul's ``[in, out]`` layout become torch's ``[out, in]``. Grouped and depthwise convolutions are
-refused by name until mapopt models them. onnx is an optional extra (``mapopt[onnx]``), imported
-here only; external data files are never read.
+MatMul's ``[in, out]`` layout become torch's ``[out, in]``. A Conv's ``group`` makes it grouped or
+depthwise. onnx is an optional extra (``mapopt[onnx]``), imported here only; external data files are
+never read.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -117,9 +118,6 @@ class _Graph:
             return None
         weight, q, scale = found
         groups = int(self._attribute(node, "group", 1))
-        if groups != 1:
-            raise ModelFileError(f"{self.source}: node {self._name(node)!r} is a grouped convolution (group="
-                                 f"{groups}); mapopt does not model grouped or depthwise layers yet")
         if weight.ndim != 4:
             raise ModelFileError(f"{self.source}: node {self._name(node)!r}: only 2-D convolutions are read, got "
                                  f"weights of shape {list(weight.shape)}")
@@ -128,7 +126,7 @@ class _Graph:
             weight = weight * fold[:, None, None, None]
             if q is not None:
                 scale = np.broadcast_to(scale, (weight.shape[0],)) * fold
-        return self._named(node, "conv", weight, q, scale)
+        return self._named(node, weight, q, scale, groups)
 
     def _norm_after(self, node) -> np.ndarray | None:
         """Per-channel factor ``gamma / sqrt(var + eps)`` of a BatchNormalization that alone reads `node`."""
@@ -157,13 +155,11 @@ class _Graph:
         alpha = float(self._attribute(node, "alpha", 1.0)) if node.op_type == "Gemm" else 1.0
         if not transposed:  # [in, out] -> [out, in]
             weight, q = weight.T, None if q is None else q.T
-        return self._named(node, "linear", weight * alpha, q, None if scale is None else scale * alpha)
+        return self._named(node, weight * alpha, q, None if scale is None else scale * alpha)
 
-    def _named(self, node, kind: str, weight: np.ndarray, q, scale) -> NamedWeight:
-        name = self._name(node)
-        layer = layer_from_array(name, np.ascontiguousarray(weight, dtype=np.float32), self.source)
+    def _named(self, node, weight: np.ndarray, q, scale, groups: int = 1) -> NamedWeight:
+        layer = layer_from_array(self._name(node), np.ascontiguousarray(weight, dtype=np.float32), self.source, groups)
         if q is None:
             return layer
         scale = np.broadcast_to(np.asarray(scale, np.float32), (weight.shape[0],)).copy()
-        return NamedWeight(name=name, kind=kind, weight=layer.weight, quantized=np.ascontiguousarray(q, np.int16),
-                           scale=scale)
+        return replace(layer, quantized=np.ascontiguousarray(q, np.int16), scale=scale)

@@ -2,17 +2,21 @@
 
 Only the few schema fields needed are read (``tensorflow/lite/schema/schema.fbs``):
 the weight tensor (input 1) of every CONV_2D, DEPTHWISE_CONV_2D and
-FULLY_CONNECTED operator, its int8 data and its per-channel scales. This avoids
-depending on the ``tflite`` or ``tensorflow`` packages.
+FULLY_CONNECTED operator, its int8 data and its per-channel scales, and for a depthwise
+conv the channels of its input (its groups). A layer is named by the op its weight tensor
+serves (``model/conv2d_1/Conv2D``), not by a batch norm fused into it. This avoids depending
+on the ``tflite`` or ``tensorflow`` packages.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 
 import numpy as np
 
+from mapopt.layer import conv_kind
 from mapopt.models.weights import ModelFileError, NamedWeight, check_layers, sanitize_name
 
 CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED = 3, 4, 9
@@ -25,6 +29,8 @@ QUANT_SCALE, QUANT_ZERO_POINT, QUANT_DIMENSION = 2, 3, 6
 OPERATOR_OPCODE_INDEX, OPERATOR_INPUTS = 0, 1
 OPCODE_DEPRECATED_BUILTIN, OPCODE_BUILTIN = 0, 3
 BUFFER_DATA = 0
+#: the last part of a TensorFlow op name that computes a layer (a weight tensor's name lists every op fused into it)
+LAYER_OPS = re.compile(r"(Conv2D(_\d+)?|depthwise|MatMul)$")
 
 
 class _Table:
@@ -74,9 +80,16 @@ class _Table:
         return bytes(self.array(index, "u1")).decode("utf-8", errors="replace")
 
 
-def _layer(tensor: _Table, buffers: list[_Table], opcode: int, source: str) -> NamedWeight:
-    """Convert one int8 weight tensor to torch layout with its per-output scales."""
-    name = sanitize_name(tensor.string(TENSOR_NAME).split(";")[0])
+def layer_name(tensor_name: str) -> str:
+    """The op a weight tensor serves, from its ``;``-separated fused names (the first when none is a layer op)."""
+    parts = tensor_name.split(";")
+    return sanitize_name(next((p for p in parts if LAYER_OPS.search(p)), parts[0]))
+
+
+def _layer(tensor: _Table, buffers: list[_Table], opcode: int, source: str, channels: int) -> NamedWeight:
+    """Convert one int8 weight tensor to torch layout with its per-output scales; `channels`: the op's input
+    channels (a depthwise conv's groups)."""
+    name = layer_name(tensor.string(TENSOR_NAME))
     shape = tuple(int(d) for d in tensor.array(TENSOR_SHAPE, "i4"))
     if tensor.scalar(TENSOR_TYPE, "b") != INT8:
         raise ModelFileError(f"{source}: weight tensor {name!r} is not int8 (only int8 TFLite weights are read)")
@@ -94,8 +107,13 @@ def _layer(tensor: _Table, buffers: list[_Table], opcode: int, source: str) -> N
         raise ModelFileError(f"{source}: weight tensor {name!r} lacks symmetric per-tensor or per-output scales")
     scale = np.broadcast_to(scale, (q.shape[0],)).astype(np.float32)
     weight = (q * scale.reshape((-1,) + (1,) * (q.ndim - 1))).astype(np.float32)
-    kind = "linear" if opcode == FULLY_CONNECTED else "conv"
-    return NamedWeight(name=name, kind=kind, weight=weight, quantized=np.ascontiguousarray(q), scale=scale)
+    groups = channels if opcode == DEPTHWISE_CONV_2D else 1
+    if groups < 1 or q.shape[0] % groups:
+        raise ModelFileError(f"{source}: depthwise weight tensor {name!r} has {q.shape[0]} outputs for {channels} "
+                             "input channels")
+    kind = "linear" if opcode == FULLY_CONNECTED else conv_kind(q.shape, groups)
+    return NamedWeight(name=name, kind=kind, weight=weight, quantized=np.ascontiguousarray(q), scale=scale,
+                       groups=groups)
 
 
 def read_tflite(path: str | Path) -> list[NamedWeight]:
@@ -121,7 +139,9 @@ def read_tflite(path: str | Path) -> list[NamedWeight]:
                 inputs = op.array(OPERATOR_INPUTS, "i4")
                 if opcode in (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) and (g, inputs[1]) not in seen:
                     seen.add((g, inputs[1]))
-                    layers.append(_layer(tensors[inputs[1]], buffers, opcode, str(path)))
+                    channels = tensors[inputs[0]].array(TENSOR_SHAPE, "i4")
+                    layers.append(_layer(tensors[inputs[1]], buffers, opcode, str(path),
+                                         int(channels[-1]) if len(channels) else 0))
     except (struct.error, IndexError, ValueError) as exc:
         if isinstance(exc, ModelFileError):
             raise

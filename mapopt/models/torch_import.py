@@ -2,10 +2,16 @@
 
 torch is an optional extra, imported inside the functions. Files are loaded
 with ``torch.load(weights_only=True)``, which never unpickles arbitrary objects.
+
+A module knows each conv's groups. A state dict does not: a conv with one input channel per filter
+right after a layer of ``C`` outputs, ``C`` dividing its own, is read as depthwise in ``C`` groups
+(MobileNet, EfficientNet), and logged; other grouped convs need the module (`state_dict_weights`
+of it) or an ONNX export.
 """
 
 from __future__ import annotations
 
+import logging
 import pickle
 import re
 import warnings
@@ -14,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from mapopt.models.weights import MissingDependency, ModelFileError, NamedWeight, check_layers, layer_from_array
+
+logger = logging.getLogger(__name__)
 
 TORCH_MISSING = "reading torch files needs torch: pip install torch==2.13.0 (or pip install 'mapopt[torch]')"
 
@@ -51,6 +59,9 @@ def state_dict_weights(obj: Any, source: str = "state dict") -> list[NamedWeight
     source : str
         What to name in error messages (the file, when read from one).
 
+    A module's convs keep their groups; in a plain state dict depthwise convs are inferred (see the
+    module docstring).
+
     Raises
     ------
     ModelFileError
@@ -60,6 +71,7 @@ def state_dict_weights(obj: Any, source: str = "state dict") -> list[NamedWeight
     state = _state_dict(obj, torch)
     if state is None:
         raise ModelFileError(f"{source}: holds a {type(obj).__name__}, not a state dict, checkpoint or module")
+    known = _module_groups(obj, torch)
     layers = []
     for key, value in state.items():
         if not (isinstance(key, str) and key.endswith(".weight") and isinstance(value, torch.Tensor)):
@@ -67,10 +79,30 @@ def state_dict_weights(obj: Any, source: str = "state dict") -> list[NamedWeight
         name = key.removeprefix("module.").removesuffix(".weight")
         if value.is_complex():
             raise ModelFileError(f"{source}: layer {name!r}: weights must be real numbers, got dtype {value.dtype}")
-        layer = layer_from_array(name, value.detach().to("cpu", torch.float32).numpy(), source)
+        weight = value.detach().to("cpu", torch.float32).numpy()
+        groups = known.get(name) if known is not None else _inferred_groups(name, weight, layers)
+        layer = layer_from_array(name, weight, source, groups or 1)
         if layer is not None:
             layers.append(layer)
     return check_layers(source, layers)
+
+
+def _module_groups(obj: Any, torch: Any) -> dict[str, int] | None:
+    """Groups of each conv of a module, by layer name; None when `obj` is no module."""
+    if not isinstance(obj, torch.nn.Module):
+        return None
+    return {name.removeprefix("module."): m.groups for name, m in obj.named_modules()
+            if isinstance(m, torch.nn.modules.conv._ConvNd)}
+
+
+def _inferred_groups(name: str, weight, before: list) -> int:
+    """Depthwise groups ``C`` for a ``[K, 1, R, S]`` weight after a layer of ``C`` outputs, ``C`` dividing ``K``
+    (one filter or a channel multiplier's worth per input channel); 1 otherwise."""
+    channels = before[-1].weight.shape[0] if before else 0
+    if weight.ndim != 4 or weight.shape[1] != 1 or channels < 2 or weight.shape[0] % channels:
+        return 1
+    logger.info("%s: one input channel per filter after a layer of %d outputs: read as depthwise", name, channels)
+    return int(channels)
 
 
 def load_torch_file(path: str | Path) -> list[NamedWeight]:

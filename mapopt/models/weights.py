@@ -16,10 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from mapopt.errors import MapoptError
+from mapopt.layer import conv_kind
 
 logger = logging.getLogger(__name__)
 
 TORCH_SUFFIXES = frozenset({".th", ".pt", ".pth", ".ckpt"})
+#: every extension `read_weights` reads
+WEIGHT_SUFFIXES = TORCH_SUFFIXES | {".tflite", ".h5", ".hdf5", ".onnx"}
 
 
 class ModelFileError(MapoptError):
@@ -39,14 +42,16 @@ class NamedWeight:
     name : str
         Layer name as in the file, e.g. ``"layer1.0.conv1"``.
     kind : str
-        ``"conv"`` or ``"linear"``.
+        ``"conv"``, ``"depthwise"``, ``"grouped"`` or ``"linear"`` (`mapopt.layer.KINDS`).
     weight : np.ndarray
-        float32, conv ``[K, C, R, S]`` or linear ``[out, in]``.
+        float32, conv ``[K, C/groups, R, S]`` or linear ``[out, in]``.
     quantized : np.ndarray or None
         Integer weights of the same shape when the file stores integers
         (TFLite int8), so that ``weight == quantized * scale`` per output.
     scale : np.ndarray or None
         Per-output-channel scales, shape ``[K]``, matching ``quantized``.
+    groups : int
+        A conv's groups (``C / weight.shape[1]``); 1 for plain convs and linear layers.
     """
 
     name: str
@@ -54,19 +59,22 @@ class NamedWeight:
     weight: np.ndarray
     quantized: np.ndarray | None = None
     scale: np.ndarray | None = None
+    groups: int = 1
 
 
-def layer_from_array(name: str, weight: np.ndarray, source: str = "weights") -> NamedWeight | None:
-    """Classify an array in torch layout by rank: 4-D is a conv, 2-D is linear, anything else is skipped; weights
-    that are no real numbers, or none at all, are a `ModelFileError` naming `source`."""
-    kind = {4: "conv", 2: "linear"}.get(weight.ndim)
-    if kind is None:
+def layer_from_array(name: str, weight: np.ndarray, source: str = "weights", groups: int = 1) -> NamedWeight | None:
+    """Classify an array in torch layout by rank: 4-D is a conv (of `groups`), 2-D is linear, anything else is
+    skipped; weights that are no real numbers, or none at all, are a `ModelFileError` naming `source`."""
+    if weight.ndim not in (2, 4):
         return None
+    kind = "linear" if weight.ndim == 2 else conv_kind(weight.shape, groups)
+    if weight.shape[0] % groups:
+        raise ModelFileError(f"{source}: layer {name!r}: {weight.shape[0]} outputs do not split into {groups} groups")
     if np.iscomplexobj(weight) or not (np.issubdtype(weight.dtype, np.number) or weight.dtype == bool):
         raise ModelFileError(f"{source}: layer {name!r}: weights must be real numbers, got dtype {weight.dtype}")
     if weight.size == 0:
         raise ModelFileError(f"{source}: layer {name!r} has no weights (shape {list(weight.shape)})")
-    return NamedWeight(name=name, kind=kind, weight=np.asarray(weight, dtype=np.float32))
+    return NamedWeight(name=name, kind=kind, weight=np.asarray(weight, dtype=np.float32), groups=groups)
 
 
 def sanitize_name(name: str) -> str:
@@ -120,7 +128,7 @@ def read_weights(path: str | Path) -> list[NamedWeight]:
     elif suffix == ".onnx":
         from mapopt.models.onnx_import import read_onnx as reader
     else:
-        known = ", ".join(sorted(TORCH_SUFFIXES | {".tflite", ".h5", ".hdf5", ".onnx"}))
+        known = ", ".join(sorted(WEIGHT_SUFFIXES))
         raise ModelFileError(f"{path}: unknown weight file extension {suffix!r} (expected one of {known})")
     layers = reader(path)
     logger.info("read %d layers (%d weights) from %s", len(layers), sum(l.weight.size for l in layers), path)

@@ -38,7 +38,7 @@ def form_blocks(inst: Instance, pruned, name: str, run: Run, exact_groups: bool 
         grouping = call("filter-ordering", "cpsat" if exact_groups else "multistart", work, GroupingParams(), run)
         blocks = form.grouped(matrix, spec, list(grouping.decision.groups))
     else:
-        blocks = form.per_channel(matrix, spec, pruned.kernel_rows, pruned.pruning.assignment,
+        blocks = form.per_channel(matrix, spec, pruned.kernel_rows, pruned.channel_patterns,
                                   by_pattern=name != "mixed")
         if name == "kernel-merged":
             blocks = form.merge_pairs(blocks, spec.ou_rows)

@@ -18,7 +18,7 @@ import numpy as np
 from ...errors import SolverError
 from ...hardware import HardwareSpec
 from ...instance import Instance
-from ...layer import unroll
+from ...layer import CONV_KINDS, unroll
 from ...layout import Block, crossbar_sets, outputs_per_group, place_blocks
 from ...mapping import Mapping
 from ...models.pattern import SELECTIONS, PatternPruning, pattern_prune
@@ -30,16 +30,18 @@ PLACEMENTS = ("heuristic", "cpsat")
 
 @dataclass(frozen=True, eq=False)
 class Pruned:
-    """The pattern-pruned integer layer matrix and how it was pruned."""
+    """The pattern-pruned integer layer matrix, how it was pruned, and each kernel's pattern by the matrix's input
+    channel (``K x groups*C/groups``, -1 where a grouped conv's filter reads no such channel)."""
 
     matrix: np.ndarray
     pruning: PatternPruning
     kernel_rows: int
+    channel_patterns: np.ndarray
 
 
 def applies_to(layer) -> bool:
     """Whether pattern pruning can act on `layer`: a conv layer whose kernels have more than one entry."""
-    return layer.kind == "conv" and layer.shape[2] * layer.shape[3] >= 2
+    return layer.kind in CONV_KINDS and layer.shape[2] * layer.shape[3] >= 2
 
 
 def prune(inst: Instance, params: "Params", seed: int, time_limit: float | None) -> Pruned:
@@ -54,7 +56,10 @@ def prune(inst: Instance, params: "Params", seed: int, time_limit: float | None)
     qmax = 2 ** (layer.weight_bits - 1) - 1
     q = np.clip(np.rint(np.asarray(weight, dtype=np.float64) / scale), -qmax, qmax).astype(np.int64)
     q[pp.weight == 0] = 0
-    return Pruned(unroll(q), pp, layer.shape[2] * layer.shape[3])
+    k, per_group = pp.assignment.shape
+    patterns = np.full((k, layer.groups, per_group), -1, dtype=np.int64)
+    patterns[np.arange(k), np.arange(k) // (k // layer.groups)] = pp.assignment
+    return Pruned(unroll(q, layer.groups), pp, layer.shape[2] * layer.shape[3], patterns.reshape(k, -1))
 
 
 def grid(inst: Instance) -> tuple[int, int]:
