@@ -107,58 +107,222 @@ def lower_bound(hg: Hypergraph) -> int:
     return int(np.maximum(by_max, np.ceil(kept / hg.h)).sum())
 
 
-#: vertices up to which the matching MILP takes milliseconds and runs in this process; larger ones run in a child
-#: process that is stopped at the time limit
-MATCHING_DIRECT = 64
-#: nets x vertices above which no matching bound is computed: the pair costs take a dense float copy of the pins
-#: (2^25 cells: 256 MiB)
-RELAXATION_CELLS = 2 ** 25
-#: seconds per nets x vertices cell of the pair costs and their cycle cover, so that a time limit is kept
-#: (measured on 80 % layers, orc preset: 4608 x 512, 4.7 million cells, 0.37 s; 9216 x 1024, 18.9 million, 1.6 s)
-RELAXATION_SECONDS_PER_CELL = 1e-7
+#: units above which no pair costs are built: they take a few dense units x units matrices (4096: 128 MiB each)
+PAIR_UNITS = 4096
+#: seconds per unit of pair-cost work (a pin pair sharing a net: the sparse product's multiply-adds), so a time
+#: limit is kept (measured: 36864 nets x 2048 filters at 80 %, 1.5 billion pin pairs, 3.0 s)
+SECONDS_PER_PIN_PAIR = 2e-9
+#: the pair-cost product runs over chunks of this many nets, looking at the clock between them
+NET_CHUNK = 4096
+#: edges per unit the first restricted matching MILP takes at most (the reduced-cost gap may allow more)
+FIRST_EDGES_PER_UNIT = 8
 
 
-def matching_bound(hg: Hypergraph, limit: int = 300, time_limit: float | None = None) -> int:
-    """``ceil(2 / g x minimum perfect matching of pair costs)``; exact for ``g = 2``. Above `limit` vertices, or
-    when the matching MILP does not finish within `time_limit` seconds, the matching's relaxation to a cycle
-    cover stands in for it (`partition_exact.matching_relaxation`: polynomial, and a lower bound still). 0 when
-    even the pair costs would not fit `time_limit` (`RELAXATION_SECONDS_PER_CELL`) or memory.
+def matching_bound(hg: Hypergraph, time_limit: float | None = None) -> int:
+    """``ceil(2 / g x minimum perfect matching of pair costs)``; exact for ``g = 2``. The matching is
+    `min_cost_pairs`'s, or its LP bound when `time_limit` passes first; 0 when even the pair costs would not fit
+    `time_limit` (`SECONDS_PER_PIN_PAIR`) or memory (`PAIR_UNITS`).
 
     A block's OU slots are at least those of any pair inside it, so at least the mean of the
     pairs of any perfect matching of the block; those matchings together match all vertices.
     """
-    from .deadline import GRACE, call_with_deadline
-    from .partition_exact import matching_relaxation, min_cost_matching
+    from .deadline import DeadlinePassed, deadline_of
 
-    cells = hg.pins.shape[0] * hg.n_vertices
-    too_slow = time_limit is not None and cells * RELAXATION_SECONDS_PER_CELL > time_limit
-    if hg.g < 2 or cells > RELAXATION_CELLS or too_slow:
+    deadline = deadline_of(time_limit)
+    if hg.g < 2:
         return 0
-    slots, _ = merge_costs(hg.pins.toarray().astype(bool), bucket_weights(hg), hg.h)
-    pairs = None
-    if hg.n_vertices <= MATCHING_DIRECT or (time_limit is None and hg.n_vertices <= limit):
-        pairs = min_cost_matching(slots)
-    elif hg.n_vertices <= limit and time_limit > GRACE:
-        done, found = call_with_deadline(min_cost_matching, time_limit - GRACE, slots)
-        pairs = found if done else None
-    total = matching_relaxation(slots) if pairs is None else sum(slots[a, b if b >= 0 else a] for a, b in pairs)
-    return int(math.ceil(2 * total / hg.g - 1e-9))
+    try:
+        slots, _ = merge_costs(hg, hg.pins, deadline)
+    except DeadlinePassed:
+        return 0
+    return int(math.ceil(2 * min_cost_pairs(slots, deadline).bound / hg.g - 1e-9))
 
 
-def merge_costs(support: np.ndarray, onehot: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray]:
+def merge_costs(hg: Hypergraph, support: sp.spmatrix, deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """OU slots and rows of every pair of units merged (units x units); the diagonal is a unit alone.
 
-    `support` is nets x units (bool), `onehot` buckets x nets with the net weights.
+    `support` is nets x units (0/1, sparse): the nets each unit keeps. Per bucket the rows two units share
+    come from one sparse product (its work is the pin pairs sharing a net), in chunks of `NET_CHUNK` nets, in
+    single precision where every count is below 2^24 (exact, and twice as fast). Raises `DeadlinePassed` when
+    the units exceed `PAIR_UNITS`, or `deadline` passes or would pass first.
     """
-    shared = support.astype(np.float64)  # pair overlaps by BLAS products (exact below 2^53)
-    rows = onehot @ support
-    union = np.stack([rows[b][:, None] + rows[b][None, :] - np.rint((shared.T * onehot[b]) @ shared).astype(np.int64)
-                      for b in range(len(onehot))])
-    slots = np.ceil(union / h).sum(axis=0)
-    np.fill_diagonal(slots, np.ceil(rows / h).sum(axis=0))
-    total = union.sum(axis=0)
-    np.fill_diagonal(total, rows.sum(axis=0))
+    from .deadline import DeadlinePassed, expired, time_left
+
+    exact32 = int(hg.weight.sum()) < 2 ** 24
+    support = sp.csr_matrix(support, dtype=np.float32 if exact32 else np.float64)
+    n = support.shape[1]
+    degree = np.diff(support.indptr)
+    left = time_left(deadline)
+    if n > PAIR_UNITS or (left is not None and float(degree @ degree) * SECONDS_PER_PIN_PAIR > left):
+        raise DeadlinePassed
+    slots, total = np.zeros((n, n)), np.zeros((n, n))
+    alone_slots, alone_rows = np.zeros(n), np.zeros(n)
+    for b in range(hg.n_buckets):
+        nets = np.flatnonzero(hg.bucket == b)
+        rows = np.zeros(n)
+        shared = np.zeros((n, n))
+        for at in range(0, len(nets), NET_CHUNK):
+            if expired(deadline):
+                raise DeadlinePassed
+            x = support[nets[at:at + NET_CHUNK]]
+            w = hg.weight[nets[at:at + NET_CHUNK]].astype(support.dtype)
+            rows += w @ x
+            shared += (x.T @ sp.diags(w) @ x).toarray()
+        union = rows[:, None] + rows[None, :] - shared  # integers: exact in float64
+        slots += np.ceil(union / hg.h)
+        total += union
+        alone_slots += np.ceil(rows / hg.h)
+        alone_rows += rows
+    np.fill_diagonal(slots, alone_slots)
+    np.fill_diagonal(total, alone_rows)
     return slots, total
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """Units in pairs: each unit's `mate` (-1: alone), the pairs' total `cost`, and `bound`, a lower bound on
+    the cheapest pairing (equal to `cost` when it is proven optimal)."""
+
+    mate: np.ndarray
+    cost: int
+    bound: int
+
+    @property
+    def optimal(self) -> bool:
+        return self.cost == self.bound
+
+
+def min_cost_pairs(cost: np.ndarray, deadline: float | None = None) -> Pairing:
+    """A minimum-cost perfect matching of units under integer pair costs (units x units; the diagonal is the
+    cost of a unit alone, which an odd count allows once).
+
+    The cheapest cycle cover (Hungarian method) is the matching's LP relaxation: its even cycles split into
+    pairs at no loss and its odd cycles are patched (`_cover_pairs`). Should a gap remain, pairs whose reduced
+    cost (LP duals) exceeds it cannot be in a better matching: a matching MILP over the others, widened until
+    it proves its optimum, closes it. When `deadline` passes first, the best pairing found with the LP bound.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    V = len(cost)
+    if V < 2:
+        return Pairing(np.full(V, -1), int(np.trace(cost)), int(np.trace(cost)))
+    n = V + V % 2
+    full = np.zeros((n, n))
+    full[:V, :V] = cost
+    if V % 2:  # a dummy unit: pairing with it is being alone
+        full[:V, V] = full[V, :V] = np.diag(cost)
+    np.fill_diagonal(full, 2 * n * (float(np.abs(full).max()) + 1))  # no unit with itself
+    _, succ = linear_sum_assignment(full)
+    relaxed = float(full[np.arange(n), succ].sum()) / 2
+    mate = _cover_pairs(full, succ)
+    best, bound = _pairs_cost(full, mate), int(math.ceil(relaxed - 1e-9))
+    if best > bound:
+        mate, best, bound = _close_gap(full, succ, relaxed, mate, best, bound, deadline)
+    mate = mate[:V].copy()
+    mate[mate == V] = -1
+    return Pairing(mate, best, bound)
+
+
+def _pairs_cost(full: np.ndarray, mate: np.ndarray) -> int:
+    return int(round(float(full[np.arange(len(mate)), mate].sum()) / 2))
+
+
+def _cover_pairs(full: np.ndarray, succ: np.ndarray) -> np.ndarray:
+    """A matching from a cycle cover: each even cycle's cheaper alternate edges; each odd cycle's cheapest path
+    (all but one unit), its left-over units paired cheapest pair first."""
+    n = len(succ)
+    mate = np.empty(n, dtype=np.int64)
+    seen = np.zeros(n, dtype=bool)
+    alone = []
+    for start in range(n):
+        if seen[start]:
+            continue
+        cycle = [start]
+        while succ[cycle[-1]] != start:
+            cycle.append(int(succ[cycle[-1]]))
+        cyc = np.array(cycle)
+        seen[cyc] = True
+        L = len(cyc)
+        edge = full[cyc, np.roll(cyc, -1)]  # edge k joins cyc[k] and cyc[k + 1]
+        if L % 2 == 0:
+            picks = np.arange(int(edge[1::2].sum() < edge[0::2].sum()), L, 2)
+        else:  # leaving out unit d pairs edges d + 1, d + 3, ..., d + L - 2
+            options = (np.arange(L)[:, None] + 1 + 2 * np.arange(L // 2)[None, :]) % L
+            d = int(np.argmin(edge[options].sum(axis=1)))
+            picks = options[d]
+            alone.append(int(cyc[d]))
+        a, b = cyc[picks], cyc[(picks + 1) % L]
+        mate[a], mate[b] = b, a
+    alone = np.array(alone, dtype=np.int64)
+    while len(alone):
+        sub = full[np.ix_(alone, alone)]
+        i, j = np.unravel_index(int(np.argmin(sub + np.diag(np.full(len(alone), np.inf)))), sub.shape)
+        mate[alone[i]], mate[alone[j]] = alone[j], alone[i]
+        alone = np.delete(alone, [i, j])
+    return mate
+
+
+def _close_gap(full, succ, relaxed, mate, best, bound, deadline):
+    """``(mate, cost, bound)`` after matching MILPs over the pairs of small reduced cost (and the incumbent's):
+    the first over at most `FIRST_EDGES_PER_UNIT` per unit, then over every pair a cheaper matching could use."""
+    from scipy.optimize import LinearConstraint
+
+    from ..result import Status
+    from .deadline import expired
+    from .solver import run_milp
+
+    reduced = _reduced_costs(full, succ, deadline)
+    if reduced is None:
+        return mate, best, bound
+    n = len(full)
+    upper = np.triu(np.ones((n, n), dtype=bool), 1)
+    values = reduced[upper]
+    kth = min(len(values) - 1, FIRST_EDGES_PER_UNIT * n)
+    limit = min(best - 1 - relaxed, float(np.partition(values, kth)[kth]))
+    while not expired(deadline):
+        keep = upper & (reduced <= limit + 1e-6)
+        keep[np.minimum(np.arange(n), mate), np.maximum(np.arange(n), mate)] = True  # the incumbent: feasible
+        iu, ju = np.nonzero(keep)
+        A = sp.csr_matrix((np.ones(2 * len(iu)), (np.concatenate([iu, ju]), np.tile(np.arange(len(iu)), 2))),
+                          shape=(n, len(iu)))
+        run = run_milp(full[iu, ju], constraints=LinearConstraint(A, 1, 1), integrality=np.ones(len(iu)),
+                       bounds=(0, 1), deadline=deadline, options={"mip_rel_gap": 0.0}, integral=True)
+        if run.x is None:
+            break
+        chosen = np.flatnonzero(run.x > 0.5)
+        found = np.empty(n, dtype=np.int64)
+        found[iu[chosen]], found[ju[chosen]] = ju[chosen], iu[chosen]
+        if _pairs_cost(full, found) < best:
+            mate, best = found, _pairs_cost(full, found)
+        if run.status != Status.OPTIMAL:
+            break
+        if limit + 1e-6 >= best - 1 - relaxed:  # every pair of a cheaper matching was in the model
+            return mate, best, best
+        limit = best - 1 - relaxed
+    return mate, best, bound
+
+
+def _reduced_costs(full: np.ndarray, succ: np.ndarray, deadline: float | None) -> np.ndarray | None:
+    """Pair costs less the matching LP's duals (``>= 0``; a matching costs the LP bound plus its reduced costs),
+    from the optimal assignment `succ`: column potentials by Bellman-Ford on its residual graph (rows follow
+    by complementary slackness), averaged over the two sides. None when `deadline` passes first."""
+    from .deadline import expired
+
+    n = len(full)
+    rows = np.arange(n)
+    assigned = full[rows, succ]
+    v = np.zeros(n)
+    while True:  # v[j] <= v[succ[i]] + full[i, j] - full[i, succ[i]]: no negative cycle, so it settles
+        if expired(deadline):
+            return None
+        nxt = np.minimum(v, ((v[succ] - assigned)[:, None] + full).min(axis=0))
+        if np.array_equal(nxt, v):
+            break
+        v = nxt
+    u = np.empty(n)
+    u[rows] = assigned - v[succ]
+    y = (u + v) / 2
+    return full - y[:, None] - y[None, :]
 
 
 def bucket_weights(hg: Hypergraph) -> np.ndarray:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 
 from .deadline import deadline_of, expired, time_left
-from .partition import Hypergraph, bucket_weights, check_blocks, merge_costs
+from .partition import Hypergraph, bucket_weights, check_blocks, merge_costs, min_cost_pairs
 
 
 def natural(hg: Hypergraph) -> np.ndarray:
@@ -29,10 +30,11 @@ def sort_by_support(hg: Hypergraph) -> np.ndarray:
     return _blocks_of_order(order, hg.g)
 
 
-def greedy(hg: Hypergraph) -> np.ndarray:
+def greedy(hg: Hypergraph, deadline: float | None = None) -> np.ndarray:
     """Seed-and-grow: seed each block with the free vertex keeping most rows, then add the vertex that
     raises the block's OU slots (then rows) least. A candidate's added rows are its own rows less those
-    it shares with the block, counted on the block's kept rows only (so a step costs kept rows x candidates)."""
+    it shares with the block, counted on the block's kept rows only (so a step costs kept rows x candidates).
+    Once `deadline` has passed, the blocks left take the free vertices in index order."""
     dense = hg.pins.toarray().astype(bool)
     onehot = bucket_weights(hg)
     vrows = hg.vertex_rows()
@@ -40,6 +42,9 @@ def greedy(hg: Hypergraph) -> np.ndarray:
     big = int(hg.weight.sum()) + 1
     block = np.empty(hg.n_vertices, dtype=np.int64)
     for j in range(hg.n_blocks):
+        if expired(deadline):
+            block[free] = j + np.arange(int(free.sum())) // hg.g
+            break
         seed = int(np.argmax(np.where(free, vrows.sum(axis=0), -1)))
         members, kept = [seed], dense[:, seed].copy()
         free[seed] = False
@@ -57,25 +62,27 @@ def greedy(hg: Hypergraph) -> np.ndarray:
     return block
 
 
-def recursive_matching(hg: Hypergraph, exact_limit: int = 160) -> np.ndarray:
-    """For ``g = 2^t``: pair vertices by a minimum-cost perfect matching, then pairs of pairs, while units
-    of at most ``g / 2`` remain to merge (so no group exceeds ``g``).
+def recursive_matching(hg: Hypergraph, deadline: float | None = None) -> np.ndarray:
+    """For ``g = 2^t``: pair vertices by a minimum-cost perfect matching (`min_cost_pairs` on OU slots, then
+    rows), then pairs of pairs, while units of at most ``g / 2`` remain to merge (so no group exceeds ``g``).
 
-    Matchings of up to `exact_limit` units are solved exactly (MILP); larger ones greedily.
+    Raises `DeadlinePassed` when pair costs do not fit `deadline`; a matching it cuts short keeps its best pairs.
     """
-    from .partition_exact import min_cost_matching
-
     if hg.g & (hg.g - 1):
         raise ValueError(f"recursive matching needs a power-of-two group size, got {hg.g}")
-    dense = hg.pins.toarray().astype(bool)
     units = [np.array([v]) for v in range(hg.n_vertices)]
-    onehot = bucket_weights(hg)
+    pins = hg.pins.astype(np.int32)
     while sum(len(u) <= hg.g // 2 for u in units) > 1:
         small = [u for u in units if len(u) <= hg.g // 2]
-        support = np.stack([dense[:, u].any(axis=1) for u in small], axis=1)
-        slots, rows = merge_costs(support, onehot, hg.h)
-        pairs = min_cost_matching(slots * (1 + rows.max(initial=0)) + rows, exact=len(small) <= exact_limit)
-        merged = [np.concatenate([small[a], small[b]]) if b >= 0 else small[a] for a, b in pairs]
+        member = sp.csr_matrix((np.ones(sum(map(len, small))), (np.concatenate(small),
+                                np.repeat(np.arange(len(small)), [len(u) for u in small]))),
+                               shape=(hg.n_vertices, len(small)))
+        support = (pins @ member).tocsr()
+        support.data[:] = 1
+        slots, rows = merge_costs(hg, support, deadline)
+        mate = min_cost_pairs(slots * (1 + rows.max(initial=0)) + rows, deadline).mate
+        merged = [np.concatenate([small[a], small[b]]) if b >= 0 else small[a]
+                  for a, b in enumerate(mate) if b < 0 or a < b]
         if len(merged) == len(small):
             break
         units = [u for u in units if len(u) > hg.g // 2] + merged
@@ -101,7 +108,9 @@ class SwapSearch:
         full = np.concatenate([block, dummy_block])
         self.members = np.argsort(full, kind="stable").reshape(self.G, self.g)
         self.weights = bucket_weights(hg).astype(np.float64)  # row counts by BLAS products (exact below 2^53)
-        self.cnt = np.ascontiguousarray((self.dense @ np.eye(self.G, dtype=np.int16)[full]).T)  # blocks x nets
+        assign = sp.csr_matrix((np.ones(hg.n_vertices, np.int32), (block, np.arange(hg.n_vertices))),
+                               shape=(self.G, hg.n_vertices))
+        self.cnt = (assign @ hg.pins.T.astype(np.int32)).toarray().astype(np.int16)  # blocks x nets
         self.big = int(hg.weight.sum()) + 1
 
     def block(self) -> np.ndarray:

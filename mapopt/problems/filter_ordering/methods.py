@@ -14,6 +14,7 @@ import logging
 import numpy as np
 
 from ...engines import partition_search as search
+from ...engines.deadline import DeadlinePassed
 from ...engines.partition import Hypergraph
 from ...engines.partition_exact import cpsat as cpsat_solve
 from ...engines.partition_exact import milp as milp_solve
@@ -31,8 +32,6 @@ DEFAULT_EXACT_SECONDS = 10.0
 WINDOW_WORK = 2.0
 #: auto calls CP-SAT up to this many filters: there it proves optima within seconds; above, annealing gains more
 EXACT_MAX_FILTERS = 32
-#: the matching start (a MILP per level) is built up to this many filters; above, it costs more than it gains
-MATCHING_MAX_FILTERS = 512
 #: share of the time limit the multi-start grouping gets before auto's CP-SAT/annealing, LNS or an exact solve
 #: (the rest improves on it; without a limit every phase has its deterministic budget)
 HEURISTIC_SHARE = 0.5
@@ -98,7 +97,7 @@ def sort(hg: Hypergraph, run: Run, lb: int):
 @register("greedy")
 def greedy(hg: Hypergraph, run: Run, lb: int):
     """Greedy seed-and-grow: densest free filter first, then the filter adding fewest OU slots."""
-    return search.greedy(hg), lb
+    return search.greedy(hg, run.deadline), lb
 
 
 @register("matching")
@@ -106,31 +105,32 @@ def matching(hg: Hypergraph, run: Run, lb: int):
     """Minimum-cost perfect matching (exact for g = 2), applied recursively for g = 2^t."""
     if hg.g & (hg.g - 1):
         raise SolverError(f"matching needs a power-of-two group size, got g = {hg.g}")
-    return search.recursive_matching(hg), lb
+    block = _matching_start(hg, run)
+    return (search.greedy(hg, run.deadline) if block is None else block), lb
 
 
 @register("local-search")
 def local_search(hg: Hypergraph, run: Run, lb: int):
     """Greedy, then best-swap descent with incremental deltas."""
-    return search.local_search(hg, search.greedy(hg), run.seed, run.left()), lb
+    return search.local_search(hg, search.greedy(hg, run.deadline), run.seed, run.left()), lb
 
 
 @register("anneal")
 def anneal(hg: Hypergraph, run: Run, lb: int):
     """Simulated annealing over best-of-pair swaps from the greedy grouping, then descent."""
-    return search.anneal(hg, search.greedy(hg), run.seed, time_limit=run.left()), lb
+    return search.anneal(hg, search.greedy(hg, run.deadline), run.seed, time_limit=run.left()), lb
 
 
 @register("multistart")
 def multistart(hg: Hypergraph, run: Run, lb: int):
     """Descent from greedy, sorted, matching and random starts in parallel (joblib); the best."""
-    return best_heuristic(hg, run), lb
+    return best_heuristic(hg, run, lb), lb
 
 
 @register("lns")
 def lns(hg: Hypergraph, run: Run, lb: int):
     """Large-neighbourhood search: re-solve three groups at a time exactly with CP-SAT."""
-    block = best_heuristic(hg, run.share(HEURISTIC_SHARE))
+    block = best_heuristic(hg, run.share(HEURISTIC_SHARE), lb)
     return windows(hg, block, run), lb
 
 
@@ -147,7 +147,7 @@ def mtkahypar(hg: Hypergraph, run: Run, lb: int):
     block = mtkahypar_blocks(hg, run.seed, run.workers, run.left(), preset="deterministic")
     if block is None:
         log.warning("mtkahypar: no partition within the time limit; descending from the greedy grouping")
-        block = search.greedy(hg)
+        block = search.greedy(hg, run.deadline)
     return search.local_search(hg, block, run.seed, run.left()), lb
 
 
@@ -165,8 +165,8 @@ def milp(hg: Hypergraph, run: Run, lb: int):
 
 @register("auto")
 def auto(hg: Hypergraph, run: Run, lb: int):
-    """Multi-start (matching makes g = 2 exact); then CP-SAT up to 32 filters, annealing above."""
-    block = best_heuristic(hg, run.share(HEURISTIC_SHARE))
+    """Multi-start (its exact matching makes g = 2 optimal); then CP-SAT up to 32 filters, annealing above."""
+    block = best_heuristic(hg, run.share(HEURISTIC_SHARE), lb)
     if hg.cost(block)[0] > lb and not run.expired():
         if hg.n_vertices <= EXACT_MAX_FILTERS:
             res = cpsat_solve(hg, run.left(), run.seed, run.workers, hint=block, bound=lb,
@@ -183,7 +183,7 @@ def _exact(hg: Hypergraph, solver, run: Run, lb: int):
     """Run an exact solver from the multi-start hint in the time left; the better grouping and bound."""
     if run.deadline is None:
         run = Run.starting(DEFAULT_EXACT_SECONDS, run.seed, run.workers)
-    hint = best_heuristic(hg, run.share(HEURISTIC_SHARE))
+    hint = best_heuristic(hg, run.share(HEURISTIC_SHARE), lb)
     if hg.cost(hint)[0] == lb or run.expired():
         return hint, lb
     res = solver(hg, run.left(), run.seed, run.workers, hint=hint, bound=lb)
@@ -191,16 +191,26 @@ def _exact(hg: Hypergraph, solver, run: Run, lb: int):
     return block, max(lb, res.bound)
 
 
-def best_heuristic(hg: Hypergraph, run: Run = Run()) -> np.ndarray:
-    """Descent from greedy, sorted, natural, matching (g = 2^t) and random starts; the best. The time limit
-    covers the constructions (later ones are skipped once it has passed); the descents share what is left."""
-    builders = [search.greedy, search.sort_by_support, search.natural]
-    if not hg.g & (hg.g - 1) and hg.n_vertices <= MATCHING_MAX_FILTERS:
-        builders.append(search.recursive_matching)
+def best_heuristic(hg: Hypergraph, run: Run = Run(), lb: int = 0) -> np.ndarray:
+    """Descent from greedy, sorted, natural, matching (g = 2^t) and random starts; the best. The matching is
+    built first: when it meets the bound `lb` it is returned as it is. The time limit covers the constructions
+    (later ones are skipped once it has passed); the descents share what is left."""
+    matched = None if hg.g & (hg.g - 1) else _matching_start(hg, run)
+    if matched is not None and hg.cost(matched)[0] <= lb:
+        return matched
+    starts = [search.greedy(hg, run.deadline)]
+    builders = [search.sort_by_support, search.natural] + ([] if matched is None else [lambda h: matched])
     builders += [lambda h, s=run.seed + i: search.random_blocks(h, s) for i in range(max(2, run.workers))]
-    starts = [builders[0](hg)]
-    starts += [b(hg) for b in builders[1:] if not run.expired()]
+    starts += [b(hg) for b in builders if not run.expired()]
     return search.multistart(hg, starts, run.seed, run.workers, run.left())
+
+
+def _matching_start(hg: Hypergraph, run: Run) -> np.ndarray | None:
+    """The recursive matching grouping, or None when its pair costs do not fit the time left."""
+    try:
+        return search.recursive_matching(hg, run.deadline)
+    except DeadlinePassed:
+        return None
 
 
 def windows(hg: Hypergraph, block: np.ndarray, run: Run, count: int | None = None, size: int = 3) -> np.ndarray:
