@@ -9,7 +9,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[torch,accuracy,keras,onnx,plots,dev,partition,dask]'
+	$(BIN)/pip install -q -e '.[torch,accuracy,keras,onnx,plots,dev,partition,dask,efficientnet]'
 	touch $(STAMP)
 
 .PHONY: venv demo test

@@ -255,14 +255,14 @@ def _describe(path: Path) -> dict:
     """What a file holds: an instance, a mapping, a network index, or a weights file's layers."""
     from .instance import instance_files, read_instance
     from .mapping import load_mapping
-    from .models.weights import WEIGHT_SUFFIXES
+    from .models.weights import WEIGHT_SUFFIXES, is_named
     from .npzio import read_npz
 
     if path.is_dir() or path.suffix == ".json":
         layers = [read_instance(f).layer for f in instance_files(path)]
         return {"kind": "network", "layers": [{**_layer_summary(l.name, l.kind, l.groups, l.quantized), "file": str(f)}
                                               for l, f in zip(layers, instance_files(path))]}
-    if path.suffix.lower() in WEIGHT_SUFFIXES:
+    if path.suffix.lower() in WEIGHT_SUFFIXES or is_named(path):
         from .models import read_weights
 
         return {"kind": "model", "layers": [_layer_summary(w.name, w.kind, w.groups, w.weight)

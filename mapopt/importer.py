@@ -20,7 +20,7 @@ from .hardware import design
 from .instance import Instance, write_index, write_instance
 from .layer import Layer
 from .models import ModelFileError, NamedWeight, magnitude_prune, read_weights
-from .models.weights import sanitize_name
+from .models.weights import sanitize_name, source_file
 from .provenance import sha256
 
 logger = logging.getLogger(__name__)
@@ -33,17 +33,22 @@ def import_model(model: str | Path, out_dir: str | Path, sparsity: float = 0.0, 
                  scope: str = "layer", weight_bits: int = 8, per_channel: bool = False,
                  network: str | None = None, provenance: dict | None = None, keep_ends: bool = False,
                  overrides: dict | None = None) -> Path:
-    """Read a weights file and write one instance file per conv and linear layer; returns the index path.
+    """Read a weights file (or a network named as `read_weights` knows them) and write one instance file per conv
+    and linear layer; returns the index path.
 
     `network` defaults to the file's stem; `provenance` (e.g. the script that ran the import) is
-    added to the file's name and SHA-256. See `import_weights` for the other parameters.
+    added to the file's name and SHA-256 (synthetic weights say so instead). See `import_weights` for the
+    other parameters.
     """
     model = Path(model)
     try:
         weights = read_weights(model)
     except ModelFileError as exc:  # one line naming the file already; give it mapopt's error type
         raise MapoptError(str(exc)) from None
-    provenance = {"source": model.name, "sha256": sha256(model), **(provenance or {})}
+    stored = source_file(model)
+    origin = {"source": stored.name, "sha256": sha256(stored)} if stored is not None else \
+        {"source": str(model), "weights": "synthetic weights on real shapes (mapopt.models.shapes, seed 0)"}
+    provenance = {**origin, **(provenance or {})}
     return import_weights(weights, out_dir, sparsity, preset, scope, weight_bits, per_channel,
                           network or model.stem, provenance, keep_ends, overrides)
 

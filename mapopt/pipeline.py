@@ -41,6 +41,7 @@ from .instance import Instance, instance_files, read_instance
 from .layer import Layer
 from .layout import conventional_mapping
 from .mapping import save_mapping
+from .models.weights import is_named, source_file
 from .problems.filter_ordering.problem import Grouping
 from .problems.pattern_placement.problem import applies_to as pattern_applies_to
 from .problems.reuse_clustering.problem import Reuse, layer_mapping
@@ -253,8 +254,8 @@ def map_network(source: str | Path, pipe: Pipeline, sparsity: float = 0.0, jobs:
     imported next to it, ``<resume>.instances``, so its layers keep their names).
     """
     source = Path(source)
-    run = settings(source, seed=pipe.seed, time_limit=pipe.time_limit)
-    imported = source.is_file() and source.suffix not in (".npz", ".json")
+    run = settings(source_file(source) or source, seed=pipe.seed, time_limit=pipe.time_limit)
+    imported = is_named(source) or source.is_file() and source.suffix not in (".npz", ".json")
     if not imported and sparsity:
         raise MapoptError(f"{source}: instances were pruned when imported; sparsity applies to model files only")
     if imported:

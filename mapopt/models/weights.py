@@ -23,6 +23,10 @@ logger = logging.getLogger(__name__)
 TORCH_SUFFIXES = frozenset({".th", ".pt", ".pth", ".ckpt"})
 #: every extension `read_weights` reads
 WEIGHT_SUFFIXES = TORCH_SUFFIXES | {".tflite", ".h5", ".hdf5", ".onnx"}
+#: networks known by name: real weights from a registry package, and synthetic weights on real shapes
+#: (`mapopt.models.shapes`)
+EFFICIENTNET = "efficientnet-lite0"
+SYNTHETIC = "synthetic:"
 
 
 class ModelFileError(MapoptError):
@@ -93,6 +97,24 @@ def check_layers(source: str, layers: list[NamedWeight]) -> list[NamedWeight]:
     return layers
 
 
+def is_named(source: str | Path) -> bool:
+    """Whether `source` names a network rather than a file: ``efficientnet-lite0`` or ``synthetic:<network>``."""
+    text = str(source)
+    return (text == EFFICIENTNET or text.startswith(SYNTHETIC)) and not Path(text).exists()
+
+
+def source_file(source: str | Path) -> Path | None:
+    """The file holding `source`'s weights: itself, the registry package's file of a named network, or None for
+    synthetic weights (drawn, not stored)."""
+    if not is_named(source):
+        return Path(source)
+    if str(source) == EFFICIENTNET:
+        from mapopt.models.efficientnet import weights_path
+
+        return Path(weights_path())
+    return None
+
+
 def read_weights(path: str | Path) -> list[NamedWeight]:
     """Read the conv and linear layers of a trained network, in file order.
 
@@ -101,7 +123,9 @@ def read_weights(path: str | Path) -> list[NamedWeight]:
     path : str or Path
         A torch state dict or checkpoint (``.th``, ``.pt``, ``.pth``,
         ``.ckpt``), a TFLite flatbuffer (``.tflite``), a Keras HDF5 file (``.h5``) or an ONNX model
-        (``.onnx``).
+        (``.onnx``); or a network's name: ``efficientnet-lite0`` (ImageNet-trained, from its registry
+        package) or ``synthetic:resnet18|resnet50|vgg16|mobilenet_v2`` (synthetic weights on real
+        shapes, seed 0: `mapopt.models.shapes`).
 
     Returns
     -------
@@ -115,7 +139,15 @@ def read_weights(path: str | Path) -> list[NamedWeight]:
     MissingDependency
         The reader for this file type needs torch, h5py or onnx, which is not installed.
     """
-    path = Path(path)
+    if is_named(path) and source_file(path) is None:
+        from mapopt.models.shapes import NETWORKS, synthetic_weights
+
+        network = str(path).removeprefix(SYNTHETIC)
+        if network not in NETWORKS:
+            raise ModelFileError(f"{path}: no such network; synthetic weights on real shapes exist for "
+                                 + ", ".join(SYNTHETIC + n for n in NETWORKS))
+        return synthetic_weights(network)
+    path = source_file(path)
     suffix = path.suffix.lower()
     if not path.is_file():
         raise ModelFileError(f"{path}: no such file")
