@@ -77,17 +77,17 @@ def conventional_mapping(matrix: np.ndarray, spec: HardwareSpec, schedule: str =
     per_xbar = spec.xbar_cols - spec.xbar_cols % k
     if per_xbar <= 0:
         raise MapoptError(f"a {spec.xbar_cols}-column crossbar cannot hold the {k} slices of one weight")
-    placements, xbar = [], 0
-    for cset in crossbar_sets(matrix, spec):
-        values, cols = cset.group(order)
-        for c0 in range(0, values.shape[1], per_xbar):
-            block, bcols = values[:, c0:c0 + per_xbar], cols[c0:c0 + per_xbar]
-            targets = np.column_stack([np.arange(len(bcols)), bcols[:, :3]])
-            readable = np.arange(n) if structure is None else np.flatnonzero(structure[:, bcols[:, 0]].any(axis=1))
-            for r0 in range(0, len(readable), spec.xbar_rows):
-                rows = readable[r0:r0 + spec.xbar_rows]
-                placements.append(Placement(xbar, 0, 0, rows, block[rows], bcols[:, 3].copy(), targets))
-                xbar += 1
+    by_set: dict[int, list] = {}  # crossbars numbered set by set, then column by column, then row by row
+    for c0 in range(0, m, per_xbar // k):  # one column of crossbars at a time: only its rows are sliced
+        outputs = order[c0:c0 + per_xbar // k]
+        readable = np.arange(n) if structure is None else np.flatnonzero(structure[:, outputs].any(axis=1))
+        for s, cset in enumerate(crossbar_sets(matrix[np.ix_(readable, outputs)], spec)):
+            block, cols = cset.group(np.arange(len(outputs)))
+            cols = np.column_stack([outputs[cols[:, 0]], cols[:, 1:]])
+            targets = np.column_stack([np.arange(len(cols)), cols[:, :3]])
+            by_set.setdefault(s, []).extend((readable[r0:r0 + spec.xbar_rows], block[r0:r0 + spec.xbar_rows],
+                                             cols[:, 3].copy(), targets) for r0 in range(0, len(readable), spec.xbar_rows))
+    placements = [Placement(xbar, 0, 0, *cells) for xbar, cells in enumerate(c for s in sorted(by_set) for c in by_set[s])]
     return Mapping(spec, n, m, tuple(placements), schedule, meta=dict(meta or {}))
 
 

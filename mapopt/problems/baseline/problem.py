@@ -31,7 +31,7 @@ def to_mapping(inst: Instance, decision: Conventional) -> Mapping:
 def cell_bound(inst: Instance) -> int:
     """OU activations per input vector can be no fewer than ``cycles x ceil(nonzero cells / (h w))``."""
     spec = inst.spec
-    planes, _ = slice_matrix(inst.layer.matrix, spec)
+    planes, _ = slice_matrix(inst.layer.quantized.reshape(1, -1), spec)  # the layer's own cells, no structural zeros
     return spec.input_cycles * math.ceil(np.count_nonzero(planes) / (spec.ou_rows * spec.ou_cols))
 
 
