@@ -16,6 +16,10 @@ import scipy.sparse as sp
 from .deadline import deadline_of, expired, time_left
 from .partition import Hypergraph, bucket_weights, check_blocks, merge_costs, min_cost_pairs
 
+#: block pairs a descent pass tries: each block with the `NEIGHBOURS` blocks sharing most of its rows (every pair
+#: while there are at most ``NEIGHBOURS + 1`` blocks), so a pass costs blocks x NEIGHBOURS swaps, not blocks^2
+NEIGHBOURS = 32
+
 
 def natural(hg: Hypergraph) -> np.ndarray:
     """Vertices in index order, ``g`` per block: the ORC baseline."""
@@ -141,6 +145,19 @@ class SwapSearch:
         best = int(np.argmin(after))
         return int(after[best] - before), best // g, best % g
 
+    def neighbour_pairs(self, k: int) -> np.ndarray:
+        """Block pairs ``(a, c)``, ``a < c``, in row-major order: each block with the `k` blocks sharing most
+        weighted rows with it (every pair while there are at most ``k + 1`` blocks)."""
+        if self.G - 1 <= k:
+            return np.stack(np.triu_indices(self.G, 1), axis=1)
+        kept = (self.cnt > 0).astype(np.float32)
+        shared = (kept * self.weights.sum(axis=0)) @ kept.T
+        np.fill_diagonal(shared, -1)
+        near = np.argpartition(-shared, k, axis=1)[:, :k]
+        mark = np.zeros((self.G, self.G), dtype=bool)
+        mark[np.repeat(np.arange(self.G), k), near.ravel()] = True
+        return np.stack(np.nonzero(np.triu(mark | mark.T, 1)), axis=1)
+
     def apply(self, a: int, c: int, i: int, k: int) -> None:
         """Swap slot `i` of block `a` with slot `k` of block `c` and update the counters."""
         u, v = self.members[a, i], self.members[c, k]
@@ -151,21 +168,22 @@ class SwapSearch:
 
 
 def local_search(hg: Hypergraph, block: np.ndarray, seed: int = 0, time_limit: float | None = None) -> np.ndarray:
-    """Best-swap descent over block pairs in random order until no swap improves (or time runs out).
-    A pair found without an improving swap is skipped until one of its blocks changes (its best swap
-    is the same), which changes no step of the descent. The time limit counts the set-up."""
+    """Best-swap descent over block pairs (`SwapSearch.neighbour_pairs`, drawn anew each pass) in random order
+    until no swap improves (or time runs out). A pair found without an improving swap is skipped until one of
+    its blocks changes (its best swap is the same), which changes no step of the descent. The time limit counts
+    the set-up."""
     end = deadline_of(time_limit)
     state = SwapSearch(hg, block)
     rng = np.random.default_rng(seed)
-    pairs = np.array([(a, c) for a in range(state.G) for c in range(a + 1, state.G)]).reshape(-1, 2)
     changed = np.zeros(state.G, dtype=np.int64)  # step of each block's last change
-    checked = np.full(len(pairs), -1, dtype=np.int64)  # step each pair was last found not improving
+    checked = np.full((state.G, state.G), -1, dtype=np.int64)  # step each pair was last found not improving
     step, improved = 0, True
     while improved and not expired(end):
         improved = False
+        pairs = state.neighbour_pairs(NEIGHBOURS)
         for p in rng.permutation(len(pairs)):
             a, c = pairs[p]
-            if checked[p] >= max(changed[a], changed[c]):
+            if checked[a, c] >= max(changed[a], changed[c]):
                 continue
             delta, i, k = state.best_swap(a, c)
             step += 1
@@ -174,7 +192,7 @@ def local_search(hg: Hypergraph, block: np.ndarray, seed: int = 0, time_limit: f
                 changed[a] = changed[c] = step
                 improved = True
             else:
-                checked[p] = step
+                checked[a, c] = step
             if expired(end):
                 break
     return state.block()
