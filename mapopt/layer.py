@@ -198,16 +198,19 @@ def quantize(weight: np.ndarray, weight_bits: int, per_channel: bool = False) ->
 def slice_matrix(matrix: np.ndarray, spec: HardwareSpec) -> tuple[np.ndarray, np.ndarray]:
     """Cut the magnitudes of an integer matrix into slice planes, most significant first.
 
-    Returns ``planes`` (``[S, n, m]`` int64, each within its slice's width) and ``sign``
-    (int8, -1/0/+1). Under offset encoding the planes hold ``q + offset`` and the sign is +1.
+    Returns ``planes`` (``[S, n, m]``, each within its slice's width, as uint8 up to 8-bit slices: the
+    planes of a large layer are its biggest arrays) and ``sign`` (int8, -1/0/+1). Under offset encoding
+    the planes hold ``q + offset`` and the sign is +1.
     """
     if spec.polarity == "offset":
         magnitude, sign = matrix + spec.offset, np.ones(matrix.shape, dtype=np.int8)
     else:
         magnitude, sign = np.abs(matrix), np.sign(matrix).astype(np.int8)
-    shifts = np.array(spec.slice_shifts)[:, None, None]
-    masks = (2 ** np.array(spec.slice_widths) - 1)[:, None, None]
-    return (magnitude[None] >> shifts) & masks, sign
+    dtype = np.uint8 if max(spec.slice_widths) <= 8 else np.uint16
+    planes = np.empty((spec.n_slices,) + np.shape(matrix), dtype=dtype)
+    for s, (shift, width) in enumerate(zip(spec.slice_shifts, spec.slice_widths)):
+        planes[s] = (magnitude >> shift) & (2 ** width - 1)
+    return planes, sign
 
 
 def recombine(planes: np.ndarray, sign: np.ndarray, spec: HardwareSpec) -> np.ndarray:
