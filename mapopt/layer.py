@@ -13,6 +13,7 @@ structural zeros: no weight can ever sit there (`Layer.structure`). Weights are 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -61,10 +62,10 @@ class Layer:
     def n_outputs(self) -> int:
         return int(self.shape[0])
 
-    @property
+    @cached_property
     def matrix(self) -> np.ndarray:
-        """The quantized layer matrix ``W`` (n x m, int64)."""
-        return unroll(self.quantized, self.groups).astype(np.int64)
+        """The quantized layer matrix ``W`` (n x m, int64; read-only, built once: a large layer's is hundreds of MB)."""
+        return _frozen(unroll(self.quantized, self.groups).astype(np.int64))
 
     @property
     def float_matrix(self) -> np.ndarray | None:
@@ -76,10 +77,10 @@ class Layer:
         """``W * scale``: the float values the quantized weights stand for."""
         return self.matrix * np.broadcast_to(self.scale, (self.n_outputs,))[None, :]
 
-    @property
+    @cached_property
     def structure(self) -> np.ndarray:
         """Boolean mask (n x m) of the cells a weight may occupy: all of them but a grouped conv's off-block cells."""
-        return structure(self.shape, self.groups)
+        return _frozen(structure(self.shape, self.groups))
 
     @property
     def support(self) -> np.ndarray:
@@ -117,6 +118,12 @@ class Layer:
         """A linear layer from an integer layer matrix ``W`` (n x m), scale 1."""
         matrix = np.asarray(matrix)
         return cls(name, "linear", matrix.T.astype(np.int64), np.ones(1), weight_bits)
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """`array`, made read-only: a layer's cached arrays are shared by every caller."""
+    array.flags.writeable = False
+    return array
 
 
 def infer_kind(shape: tuple[int, ...], name: str = "layer", groups: int = 1) -> str:
