@@ -66,16 +66,19 @@ def greedy(hg: Hypergraph, deadline: float | None = None) -> np.ndarray:
     return block
 
 
-def recursive_matching(hg: Hypergraph, deadline: float | None = None) -> np.ndarray:
+def recursive_matching(hg: Hypergraph, deadline: float | None = None) -> tuple[np.ndarray, bool]:
     """For ``g = 2^t``: pair vertices by a minimum-cost perfect matching (`min_cost_pairs` on OU slots, then
     rows), then pairs of pairs, while units of at most ``g / 2`` remain to merge (so no group exceeds ``g``).
+    Returns the blocks and whether every matching was proven optimal (at ``g = 2`` the grouping then is).
 
-    Raises `DeadlinePassed` when pair costs do not fit `deadline`; a matching it cuts short keeps its best pairs.
+    Raises `DeadlinePassed` when pair costs or a cycle cover do not fit `deadline`; a matching it cuts short
+    keeps its best pairs.
     """
     if hg.g & (hg.g - 1):
         raise ValueError(f"recursive matching needs a power-of-two group size, got {hg.g}")
     units = [np.array([v]) for v in range(hg.n_vertices)]
     pins = hg.pins.astype(np.int32)
+    proven = True
     while sum(len(u) <= hg.g // 2 for u in units) > 1:
         small = [u for u in units if len(u) <= hg.g // 2]
         member = sp.csr_matrix((np.ones(sum(map(len, small))), (np.concatenate(small),
@@ -84,7 +87,10 @@ def recursive_matching(hg: Hypergraph, deadline: float | None = None) -> np.ndar
         support = (pins @ member).tocsr()
         support.data[:] = 1
         slots, rows = merge_costs(hg, support, deadline)
-        mate = min_cost_pairs(slots * (1 + rows.max(initial=0)) + rows, deadline).mate
+        # slots, then rows: no matching keeps more rows than the units alone, summed (the trace)
+        pairing = min_cost_pairs(slots * (1 + np.trace(rows)) + rows, deadline)
+        proven &= pairing.optimal
+        mate = pairing.mate
         merged = [np.concatenate([small[a], small[b]]) if b >= 0 else small[a]
                   for a, b in enumerate(mate) if b < 0 or a < b]
         if len(merged) == len(small):
@@ -96,7 +102,7 @@ def recursive_matching(hg: Hypergraph, deadline: float | None = None) -> np.ndar
     block = np.empty(hg.n_vertices, dtype=np.int64)
     for j, u in enumerate(sorted(units, key=lambda u: int(u.min()))):
         block[u] = j
-    return block
+    return block, proven
 
 
 class SwapSearch:

@@ -110,7 +110,7 @@ def matching(hg: Hypergraph, run: Run, lb: int):
     """Minimum-cost perfect matching (exact for g = 2), applied recursively for g = 2^t."""
     if hg.g & (hg.g - 1):
         raise SolverError(f"matching needs a power-of-two group size, got g = {hg.g}")
-    block = _matching_start(hg, run)
+    block, lb = _matching_start(hg, run, lb)
     return (search.greedy(hg, run.deadline) if block is None else block), lb
 
 
@@ -129,13 +129,13 @@ def anneal(hg: Hypergraph, run: Run, lb: int):
 @register("multistart")
 def multistart(hg: Hypergraph, run: Run, lb: int):
     """Descent from greedy, sorted, matching and random starts in parallel (joblib); the best."""
-    return best_heuristic(hg, run, lb), lb
+    return best_heuristic(hg, run, lb)
 
 
 @register("lns")
 def lns(hg: Hypergraph, run: Run, lb: int):
     """Large-neighbourhood search: re-solve three groups at a time exactly with CP-SAT."""
-    block = best_heuristic(hg, run.share(HEURISTIC_SHARE), lb)
+    block, lb = best_heuristic(hg, run.share(HEURISTIC_SHARE), lb)
     return windows(hg, block, run), lb
 
 
@@ -170,9 +170,9 @@ def milp(hg: Hypergraph, run: Run, lb: int):
 
 @register("auto")
 def auto(hg: Hypergraph, run: Run, lb: int):
-    """Multi-start (its exact matching makes g = 2 optimal); then CP-SAT up to 32 filters, annealing above
-    (up to `WIDE_BLOCKS` blocks, or any with g not a power of two)."""
-    block = best_heuristic(hg, run.share(HEURISTIC_SHARE), lb)
+    """Multi-start (its exact matching makes g = 2 optimal, so there it gets all the time); then CP-SAT up to 32
+    filters, annealing above (up to `WIDE_BLOCKS` blocks, or any with g not a power of two)."""
+    block, lb = best_heuristic(hg, run if hg.g == 2 else run.share(HEURISTIC_SHARE), lb)
     if hg.cost(block)[0] > lb and not run.expired():
         if hg.n_vertices <= EXACT_MAX_FILTERS:
             res = cpsat_solve(hg, run.left(), run.seed, run.workers, hint=block, bound=lb,
@@ -189,7 +189,7 @@ def _exact(hg: Hypergraph, solver, run: Run, lb: int):
     """Run an exact solver from the multi-start hint in the time left; the better grouping and bound."""
     if run.deadline is None:
         run = Run.starting(DEFAULT_EXACT_SECONDS, run.seed, run.workers)
-    hint = best_heuristic(hg, run.share(HEURISTIC_SHARE), lb)
+    hint, lb = best_heuristic(hg, run.share(HEURISTIC_SHARE), lb)
     if hg.cost(hint)[0] == lb or run.expired():
         return hint, lb
     res = solver(hg, run.left(), run.seed, run.workers, hint=hint, bound=lb)
@@ -197,21 +197,21 @@ def _exact(hg: Hypergraph, solver, run: Run, lb: int):
     return block, max(lb, res.bound)
 
 
-def best_heuristic(hg: Hypergraph, run: Run = Run(), lb: int = 0) -> np.ndarray:
-    """Descent from greedy, sorted, natural, matching (g = 2^t) and random starts; the best. The matching is
-    built first: when it meets the bound `lb` it is returned as it is, and above `WIDE_BLOCKS` blocks only it
-    is descended. The time limit covers the constructions (later ones are skipped once it has passed); the
-    descents share what is left."""
-    matched = None if hg.g & (hg.g - 1) else _matching_start(hg, run)
+def best_heuristic(hg: Hypergraph, run: Run = Run(), lb: int = 0) -> tuple[np.ndarray, int]:
+    """Descent from greedy, sorted, natural, matching (g = 2^t) and random starts; the best, and the bound `lb`
+    (raised when the matching proves its grouping optimal). The matching is built first: when it meets the
+    bound it is returned as it is, and above `WIDE_BLOCKS` blocks only it is descended. The time limit covers
+    the constructions (later ones are skipped once it has passed); the descents share what is left."""
+    matched, lb = _matching_start(hg, run, lb)
     if matched is not None and hg.cost(matched)[0] <= lb:
-        return matched
+        return matched, lb
     if matched is not None and not _wide(hg):
-        return search.local_search(hg, matched, run.seed, run.left())
+        return search.local_search(hg, matched, run.seed, run.left()), lb
     starts = [search.greedy(hg, run.deadline)]
     builders = [search.sort_by_support, search.natural] + ([] if matched is None else [lambda h: matched])
     builders += [lambda h, s=run.seed + i: search.random_blocks(h, s) for i in range(max(2, run.workers))]
     starts += [b(hg) for b in builders if not run.expired()]
-    return search.multistart(hg, starts, run.seed, run.workers, run.left())
+    return search.multistart(hg, starts, run.seed, run.workers, run.left()), lb
 
 
 def _wide(hg: Hypergraph) -> bool:
@@ -220,12 +220,16 @@ def _wide(hg: Hypergraph) -> bool:
     return hg.n_blocks <= WIDE_BLOCKS or bool(hg.g & (hg.g - 1))
 
 
-def _matching_start(hg: Hypergraph, run: Run) -> np.ndarray | None:
-    """The recursive matching grouping, or None when its pair costs do not fit the time left."""
+def _matching_start(hg: Hypergraph, run: Run, lb: int) -> tuple[np.ndarray | None, int]:
+    """The recursive matching grouping (None for g not a power of two, or when its pair costs do not fit the
+    time left) and `lb`, raised to its cost when it is proven optimal (a proven matching at g = 2)."""
+    if hg.g & (hg.g - 1):
+        return None, lb
     try:
-        return search.recursive_matching(hg, run.deadline)
+        block, proven = search.recursive_matching(hg, run.deadline)
     except DeadlinePassed:
-        return None
+        return None, lb
+    return block, max(lb, hg.cost(block)[0]) if proven and hg.g == 2 else lb
 
 
 def windows(hg: Hypergraph, block: np.ndarray, run: Run, count: int | None = None, size: int = 3) -> np.ndarray:
