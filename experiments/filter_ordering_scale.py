@@ -96,7 +96,7 @@ def tasks(filters: list[int], gs: list[int], mtk_max: int, g4_max: int) -> list[
 def markdown(records: list[dict], argv: list[str]) -> str:
     got = {(r["task"]["filters"], r["task"]["g"], r["task"]["method"]): r for r in records if r.get("status") != "error"}
     lines = ["# Filter ordering at scale: auto against Mt-KaHyPar", "",
-             f"Command: `python experiments/filter_ordering_scale.py {' '.join(argv)}`".rstrip(), "",
+             "Command: `" + " ".join(["python experiments/filter_ordering_scale.py", *argv]) + "`", "",
              f"Synthetic layers: m filters of m x 3 x 3 (Gaussian, {SPARSITY:.0%} magnitude-pruned, seed 0), `orc` "
              "preset (h = 9). CPU seconds on the same hypergraph (built beforehand, not counted): `auto` = slot bound "
              "and grouping (no time limit); `mtk` = Mt-KaHyPar's raw partition (default preset, 1 thread, seed 0; "
