@@ -37,6 +37,9 @@ EXACT_MAX_FILTERS = 32
 #: nothing there (2304 x 256 at 80 %, g = 4: matching 10952 OU slots, its descent 10949 in 0.7 s; the best other
 #: start 10956 in 3.3 s; annealing after it 10950 in 2.5 s)
 WIDE_BLOCKS = 32
+#: share of the time limit Mt-KaHyPar gets in the mtkahypar method: the rest builds the greedy grouping should it
+#: not finish, and polishes either
+PARTITIONER_SHARE = 0.75
 #: share of the time limit the multi-start grouping gets before auto's CP-SAT/annealing, LNS or an exact solve
 #: (the rest improves on it; without a limit every phase has its deterministic budget)
 HEURISTIC_SHARE = 0.5
@@ -145,11 +148,11 @@ def mtkahypar(hg: Hypergraph, run: Run, lb: int):
 
     Uses Mt-KaHyPar's deterministic preset, so a seed fixes the grouping at any worker count
     (the default preset can return different partitions from the same seed). Should it not finish
-    within the limit, the descent starts from the greedy grouping instead.
+    within its share of the limit (`PARTITIONER_SHARE`), the descent starts from the greedy grouping instead.
     """
     from ...engines.partition_mtkahypar import mtkahypar_blocks
 
-    block = mtkahypar_blocks(hg, run.seed, run.workers, run.left(), preset="deterministic")
+    block = mtkahypar_blocks(hg, run.seed, run.workers, run.share(PARTITIONER_SHARE).left(), preset="deterministic")
     if block is None:
         log.warning("mtkahypar: no partition within the time limit; descending from the greedy grouping")
         block = search.greedy(hg, run.deadline)
