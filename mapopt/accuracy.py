@@ -37,14 +37,14 @@ from .errors import MapoptError
 from .images import ImageSet
 from .importer import import_weights
 from .instance import Instance, instance_files, read_instance
-from .layer import Layer, matrix_to_weight, unroll
+from .layer import Layer, matrix_to_weight
 from .models import calibration as calib
 from .models.bitsparse import projection_table
 from .models.cifar import MEAN, STD, require_torch, with_weights
 from .models.torch_import import state_dict_weights
 from .npzio import read_npz, write_npz
 from .pipeline import STAGES, Pipeline, hardware_note, map_layer, network_report, on_hardware
-from .refit import integers, prune_obs, refit, refit_tied, saliency, to_allowed, to_grid
+from .refit import GroupedStats, integers, per_group, prune_obs, refit, refit_tied, saliency, to_allowed, to_grid
 
 METRICS = ("top1", "fidelity")
 PRUNINGS = ("magnitude", "obs", "obs-rows")
@@ -142,9 +142,7 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
     targets, picks, calib_x = {}, {}, None
     if evaluation.calibration is not None:
         calib_x = evaluation.inputs(evaluation.calibration, dense)
-        weights = {g.layer.name: unroll(modules[g.layer.name].weight.detach().double().numpy(), g.layer.groups)
-                   for g in instances}
-        targets, picks = calib.dense_targets(dense, weights, calib_x, evaluation.seed)
+        targets, picks = calib.dense_targets(dense, [g.layer.name for g in instances], calib_x, evaluation.seed)
     mapped, decided, layers = copy.deepcopy(dense), {}, []
     cursor = None if calib_x is None else calib.Cursor(mapped, calib_x, dense)
     checkpoint = Checkpoint(resume, {"pipeline": asdict(pipe), "sparsity": sparsity, "prune": prune,
@@ -163,7 +161,7 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
         stats = None if cursor is None else cursor.stats(name, targets.pop(name), picks[name], evaluation.seed)
         if prune == "obs" and not (keep_ends and i in (0, len(instances) - 1)):
             layer = inst.layer
-            inst = Instance(layer.with_matrix(to_grid(prune_obs(stats, sparsity), layer.scale, layer.weight_bits)),
+            inst = Instance(layer.with_matrix(to_grid(per_group(prune_obs, stats, sparsity), layer.scale, layer.weight_bits)),
                             inst.spec, inst.params, inst.provenance)
         first = map_layer(inst, pipe, save)
         decided[name] = _weights(inst.layer, first.matrix)
@@ -267,13 +265,16 @@ def _refit_layer(inst: Instance, pipe: Pipeline, first, stats, save: Path | None
         return first, {"skipped": f"no stage of {','.join(pipe.stages)} leaves weights free to re-fit"}
     decision, layer = first.decisions[stage], inst.layer
     scale = np.broadcast_to(layer.scale, (layer.n_outputs,))
+    if isinstance(stats, GroupedStats) and not hasattr(decision, "free"):
+        return first, {"skipped": "tied vectors are re-fitted over the whole layer; a grouped conv's statistics "
+                                  "are kept per group"}
     if hasattr(decision, "free"):
-        free = decision.free_by(saliency(stats), first.matrix, inst.spec) if by_rows and hasattr(decision, "free_by") \
-            else decision.free(first.matrix, inst.spec)
+        free = decision.free_by(per_group(saliency, stats), first.matrix, inst.spec) \
+            if by_rows and hasattr(decision, "free_by") else decision.free(first.matrix, inst.spec)
         free = tuple(mask & layer.structure for mask in free)  # never a weight where a grouped conv has none
-        fitted, allowed = refit(stats, *free), _allowed(pipe, inst)
+        fitted, allowed = per_group(refit, stats, *free), _allowed(pipe, inst)
         matrix = to_grid(fitted, layer.scale, layer.weight_bits) if allowed is None else \
-            to_allowed(stats, fitted, *free, scale, allowed)
+            per_group(to_allowed, stats, fitted, *free, scale, allowed)
         refitted = decision.refitted(matrix, inst.spec)
     else:
         ties = [replace(t, scales=t.scales * scale[t.outputs]) for t in decision.ties()]

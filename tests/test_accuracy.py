@@ -45,7 +45,6 @@ def test_patches_are_the_unfolded_columns_at_the_picked_positions(k, stride, pad
 @pytest.mark.parametrize("conv, message", [
     (lambda: torch.nn.Conv2d(4, 8, 3, padding="same"), "explicit zero padding"),
     (lambda: torch.nn.Conv2d(4, 8, 3, padding=1, padding_mode="reflect"), "explicit zero padding"),
-    (lambda: torch.nn.Conv2d(4, 8, 3, padding=1, groups=4), "grouped convolutions"),
 ])
 def test_convolutions_the_rows_cannot_describe_are_one_line_errors(conv, message):
     net = torch.nn.Sequential(conv())
@@ -57,12 +56,34 @@ def test_statistics_of_an_unchanged_network_make_its_own_weights_exact():
     model, x = tiny_resnet(), Evaluation(images(8, 0)).inputs(images(8, 0))
     name = "layer2.0.conv1"
     w = unroll(calib.layers_of(model)[name].weight.detach().double().numpy())
-    targets, picks = calib.dense_targets(model, {name: w}, x, seed=0)
+    targets, picks = calib.dense_targets(model, [name], x, seed=0)
     stats = calib.layer_stats(model, name, x, targets[name], picks[name], seed=0)
     assert stats.rows == 8 * calib.POSITIONS and stats.hessian.shape == (w.shape[0],) * 2
     scale = np.abs(stats.cross).max()  # float32 rows: agreement to single precision
     assert np.allclose(stats.cross, stats.hessian @ w, atol=1e-5 * scale) and stats.error(w) < 1e-6
     assert stats.error(np.zeros_like(w)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("groups", [8, 2])
+def test_a_grouped_conv_has_statistics_per_group_that_make_its_own_weights_exact(groups):
+    """Per group, ``C = H W`` for the network's own weights; the re-fit with every cell of the diagonal blocks
+    free gives them back, and nothing off the blocks."""
+    from mapopt.layer import structure
+    from mapopt.refit import GroupedStats, per_group, refit
+
+    torch.manual_seed(groups)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Conv2d(8, 16, 3, padding=1, groups=groups))
+    x = torch.randn(16, 3, 8, 8)
+    targets, picks = calib.dense_targets(model, ["2"], x, seed=0)
+    stats = calib.layer_stats(model, "2", x, targets["2"], picks["2"], seed=0)
+    weight = model[2].weight.detach().double().numpy()
+    w = unroll(weight, groups)
+    assert isinstance(stats, GroupedStats) and len(stats.parts) == groups
+    assert stats.parts[0].hessian.shape == (8 // groups * 9,) * 2 and stats.error(w) < 1e-6
+    assert stats.error(np.zeros_like(w)) == pytest.approx(1.0)
+    fitted = per_group(refit, stats, structure(weight.shape, groups), damping=0.0)
+    assert np.allclose(fitted, w, atol=1e-3 * np.abs(w).max()) and not fitted[~structure(weight.shape, groups)].any()
 
 
 def test_batchnorm_reestimation_uses_the_images_statistics():
@@ -97,6 +118,19 @@ def test_map_model_refits_every_layer_under_its_grouping_and_reports_accuracy(tm
     assert sum(layer["refit"]["calibration_error"]["refit"] for layer in report["layers"]) \
         < sum(layer["refit"]["calibration_error"]["decided"] for layer in report["layers"])
     assert all(torch.equal(weights_before[k], v) for k, v in model.state_dict().items())  # the model is left unchanged
+
+
+def test_depthwise_layers_are_refitted_group_by_group(tmp_path):
+    from model_files import make_net, torch_module
+
+    model = torch_module(make_net(4)).eval()
+    report = map_model(model, parse("orc"), Evaluation(images(24, 20), images(32, 21)), tmp_path, sparsity=0.5)
+    depthwise = [layer for layer in report["layers"] if layer["kind"] == "depthwise"]
+    assert report["valid"] and report["exact"] and len(depthwise) == 2
+    for layer in depthwise:
+        error = layer["refit"]["calibration_error"]
+        assert layer["refit"]["stage"] == "group" and error["refit"] < error["decided"]
+    assert report["accuracy"]["metric"] == "fidelity" and 0 <= report["accuracy"]["refit"] <= 1
 
 
 def test_obs_pruning_with_kept_ends_prunes_the_middle_layers_by_output_error(tmp_path):
@@ -258,8 +292,7 @@ def test_evaluate_needs_labels_and_a_network_it_can_run(files, tmp_path):
 def test_a_cursor_over_the_networks_parts_gives_the_statistics_of_full_passes():
     model, x = tiny_resnet(), Evaluation(images(6, 12)).inputs(images(6, 12))
     names = list(calib.layers_of(model))
-    weights = {n: unroll(calib.layers_of(model)[n].weight.detach().double().numpy()) for n in names}
-    targets, picks = calib.dense_targets(model, weights, x, seed=1)
+    targets, picks = calib.dense_targets(model, names, x, seed=1)
     cursor = calib.Cursor(model, x)
     for name in names:
         fast = cursor.stats(name, targets[name], picks[name], seed=1)
@@ -285,8 +318,7 @@ def test_a_layer_joining_a_skip_connection_is_fitted_towards_the_dense_sum():
         mapped.conv1.weight.mul_(1.5).add_(0.1 * torch.randn_like(mapped.conv1.weight))
     x = Evaluation(images(32, 5)).inputs(images(32, 5))
     name, block = "layer1.0.conv2", lambda model: model.layer1[0]
-    weights = {n: unroll(m.weight.detach().double().numpy()) for n, m in calib.layers_of(dense).items()}
-    targets, picks = calib.dense_targets(dense, weights, x, seed=1)
+    targets, picks = calib.dense_targets(dense, list(calib.layers_of(dense)), x, seed=1)
 
     def block_sum(model):
         with torch.no_grad():

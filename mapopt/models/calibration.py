@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import MapoptError
-from ..refit import LayerStats
+from ..refit import GroupedStats, LayerStats
 from .cifar import require_torch
 
 #: images per forward pass
@@ -57,8 +57,6 @@ class _RowTap:
         if isinstance(module, torch.nn.Linear):
             rows = x.reshape(-1, x.shape[-1])
         else:
-            if module.groups != 1:
-                raise MapoptError(f"re-fit of grouped convolutions (groups={module.groups}) is not supported yet")
             if not isinstance(module.padding, tuple) or module.padding_mode != "zeros":
                 raise MapoptError(f"re-fit needs explicit zero padding, got padding={module.padding!r} "
                                   f"({module.padding_mode})")
@@ -110,34 +108,60 @@ def _passes(model, images, taps: dict, run=None) -> None:
             h.remove()
 
 
-def dense_targets(model, weights: dict, images, seed: int) -> tuple[dict, dict]:
-    """Per layer named in `weights` (float layer matrices, inputs x outputs), the dense output ``X W`` at the
-    sampled positions, from one pass; and the positions, for `layer_stats` to sample the same rows."""
+def _groups(module) -> int:
+    """A conv module's groups; 1 for a linear layer."""
+    return getattr(module, "groups", 1)
+
+
+def _by_group(rows, groups: int):
+    """im2col rows (``N x C*R*S``) as ``N x G x C/G*R*S``: each group's own inputs."""
+    return rows.reshape(len(rows), groups, -1)
+
+
+def dense_targets(model, names: list[str], images, seed: int) -> tuple[dict, dict]:
+    """Per layer of `model` named in `names`, its output ``X W`` at the sampled positions (a grouped conv's group by
+    group), from one pass; and the positions, for `layer_stats` to sample the same rows."""
     torch = require_torch()
-    targets: dict = {name: [] for name in weights}
+    targets: dict = {name: [] for name in names}
+    modules = layers_of(model)
+
+    def output(rows, module):
+        w = module.weight.detach().float().reshape(module.weight.shape[0], -1)  # outputs x inputs of a group
+        g = _groups(module)
+        if g == 1:
+            return rows @ w.T
+        return torch.einsum("ngb,gkb->ngk", _by_group(rows, g), w.reshape(g, -1, w.shape[1])).reshape(len(rows), -1)
+
     taps = {name: _RowTap(len(images), seed, None,
-                          lambda rows, name=name, w=torch.as_tensor(w, dtype=torch.float32): targets[name].append(rows @ w),
-                          stop=False)
-            for name, w in weights.items()}
+                          lambda rows, name=name: targets[name].append(output(rows, modules[name])), stop=False)
+            for name in names}
     _passes(model, images, taps)
     return {name: torch.cat(t) for name, t in targets.items()}, {name: tap.picks for name, tap in taps.items()}
 
 
-def layer_stats(model, name: str, images, target, picks: np.ndarray | None, seed: int, run=None) -> LayerStats:
-    """`LayerStats` of layer `name`: `model`'s input rows there (the pass, through `run` if given, stops at the
-    layer) against the dense `target` at the same positions `picks`."""
+def layer_stats(model, name: str, images, target, picks: np.ndarray | None, seed: int,
+                run=None) -> LayerStats | GroupedStats:
+    """`LayerStats` of layer `name` (a grouped conv's: `GroupedStats`, one per group): `model`'s input rows there
+    (the pass, through `run` if given, stops at the layer) against the dense `target` at the same positions
+    `picks`."""
+    torch = require_torch()
+    groups = _groups(layers_of(model)[name])
     sums: dict = {"hessian": 0.0, "cross": 0.0, "rows": 0}
 
-    def add(rows) -> None:  # float32 products of one batch, summed over batches in float64
+    def add(rows) -> None:  # float32 products of one batch, summed over batches in float64 (per group: g x b x .)
         y = target[sums["rows"]:sums["rows"] + len(rows)]
-        sums["hessian"] = sums["hessian"] + (rows.T @ rows).double()
-        sums["cross"] = sums["cross"] + (rows.T @ y).double()
+        x = _by_group(rows, groups)
+        sums["hessian"] = sums["hessian"] + torch.einsum("ngi,ngj->gij", x, x).double()
+        sums["cross"] = sums["cross"] + torch.einsum("ngi,ngk->gik", x, y.reshape(len(y), groups, -1)).double()
         sums["rows"] += len(rows)
 
     _passes(model, images, {name: _RowTap(len(images), seed, picks, add, stop=True)}, run)
     if not sums["rows"]:
         raise MapoptError("calibration needs at least one image")
-    return LayerStats(sums["hessian"].numpy(), sums["cross"].numpy(), float((target.double() ** 2).sum()), sums["rows"])
+    targets = (target.double() ** 2).reshape(len(target), groups, -1).sum(dim=(0, 2)).numpy()
+    parts = tuple(LayerStats(h.numpy(), c.numpy(), float(t), sums["rows"])
+                  for h, c, t in zip(sums["hessian"], sums["cross"], targets))
+    return parts[0] if groups == 1 else GroupedStats(parts)
 
 
 class Cursor:
