@@ -87,15 +87,27 @@ def score(predicted: np.ndarray, labels: np.ndarray | None, dense: np.ndarray) -
 
 
 def load_network(path: str | Path):
-    """A network mapopt can run from a file: an akamaster CIFAR ResNet checkpoint (``.th``)."""
+    """A network mapopt can run from the command line: an akamaster CIFAR ResNet checkpoint (``.th``), or
+    ``efficientnet-lite0`` (its registry package's ImageNet weights)."""
     from .models.cifar import load_resnet
-    from .models.weights import ModelFileError
+    from .models.weights import EFFICIENTNET, ModelFileError, is_named
 
+    if is_named(path) and str(path) == EFFICIENTNET:
+        from .models.efficientnet import load_efficientnet_lite0
+
+        return load_efficientnet_lite0()
     try:
         return load_resnet(path)
     except ModelFileError as exc:
-        raise MapoptError(f"{exc}; accuracy from the command line needs an akamaster CIFAR ResNet checkpoint "
-                          "(other torch networks: mapopt.accuracy.map_model from Python)") from None
+        raise MapoptError(f"{exc}; accuracy from the command line needs an akamaster CIFAR ResNet checkpoint or "
+                          "efficientnet-lite0 (other torch networks: mapopt.accuracy.map_model from Python)") from None
+
+
+def for_network(model, images: ImageSet) -> ImageSet:
+    """`images` as `model` is scored on them: an ImageNet network (``classes_from = "ImageNet"``) is scored by
+    fidelity to the dense network, its labels dropped (no ImageNet images reach this machine; labels of other
+    images name other classes)."""
+    return replace(images, y=None) if getattr(model, "classes_from", None) == "ImageNet" else images
 
 
 def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path, sparsity: float = 0.0,

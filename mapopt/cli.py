@@ -426,7 +426,8 @@ def _map_with_accuracy(args, pipe) -> dict:
     """`mapopt map` with --eval (and --calibrate): layers mapped in order, re-fitted, accuracy measured."""
     import tempfile
 
-    from .accuracy import Evaluation, load_network, map_model
+    from .accuracy import Evaluation, for_network, load_network, map_model
+    from .models.weights import source_file
     from .images import read_images
     from .provenance import settings
 
@@ -439,26 +440,35 @@ def _map_with_accuracy(args, pipe) -> dict:
         raise MapoptError("--eval and --calibrate name the same file: evaluation images must take no part in "
                           "calibration (use the test split to evaluate, the train split to calibrate)")
     model = load_network(args.source)
-    evaluation = Evaluation(read_images(args.eval, args.eval_size, args.seed),
+    evaluation = Evaluation(for_network(model, read_images(args.eval, args.eval_size, args.seed)),
                             None if args.calibrate is None else read_images(args.calibrate, args.calib_size, args.seed),
-                            args.seed)
+                            args.seed, *_normalisation(model))
     with tempfile.TemporaryDirectory() as tmp:
         report = map_model(model, pipe, evaluation, tmp, args.sparsity, args.prune, args.keep_ends,
                            Path(args.source).stem, progress=True, save=None if args.save is None else Path(args.save),
                            resume=None if args.resume is None else Path(args.resume))
-    return {**report, "settings": settings(args.source, seed=pipe.seed, time_limit=pipe.time_limit)}
+    return {**report, "settings": settings(source_file(args.source) or args.source, seed=pipe.seed,
+                                           time_limit=pipe.time_limit)}
+
+
+def _normalisation(model) -> tuple:
+    """The per-channel mean and std a network was trained with (the CIFAR ResNets' unless it says)."""
+    from .models.cifar import MEAN, STD
+
+    return getattr(model, "mean", MEAN), getattr(model, "std", STD)
 
 
 def _evaluate(args) -> int:
-    from .accuracy import Evaluation, load_network, score
+    from .accuracy import Evaluation, for_network, load_network, score
     from .images import read_images
     from .models.calibration import predictions
 
-    images = read_images(args.data, args.eval_size, args.seed)
-    if images.y is None:
-        raise MapoptError(f"{args.data}: no labels ('y'), so no top-1; mapopt map --eval measures fidelity instead")
-    evaluation = Evaluation(images)
     model = load_network(args.model)
+    images = for_network(model, read_images(args.data, args.eval_size, args.seed))
+    if images.y is None:
+        raise MapoptError(f"{args.data}: no labels ('y') for this network, so no top-1; mapopt map --eval "
+                          "measures fidelity to the dense network instead")
+    evaluation = Evaluation(images, None, 0, *_normalisation(model))
     predicted = predictions(model, evaluation.inputs(images, model))
     top1 = score(predicted, images.y, predicted)
     out = {"metric": "top1", "top1": top1, "images": images.describe()}

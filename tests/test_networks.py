@@ -81,3 +81,19 @@ def test_efficientnet_lite0_recognises_ships(efficientnet):
         predicted = efficientnet(x).argmax(1).numpy()
     boats = {403, 484, 510, 554, 576, 625, 628, 693, 724, 780, 814, 833, 871, 913, 914}
     assert np.mean([p in boats for p in predicted]) >= 0.2
+
+
+def test_efficientnet_lite0_lists_its_parts_and_is_scored_by_fidelity(efficientnet):
+    """Its parts (stem, 16 blocks, head) hold its 50 layers in order, the 9 residual blocks' projections joining a
+    skip; on CIFAR-10 photographs (labels of other classes) it is scored by fidelity, a CIFAR ResNet by top-1."""
+    from mapopt.accuracy import for_network
+    from mapopt.images import ImageSet
+    from mapopt.models.calibration import layers_of
+    from mapopt.models.cifar import cifar_resnet
+
+    parts = efficientnet.segments()
+    assert [n for _, names, _ in parts for n in names] == list(layers_of(efficientnet)) and len(parts) == 18
+    assert sum(len(joins) for *_, joins in parts) == 9
+    labelled = ImageSet(np.zeros((4, 3, 32, 32), np.uint8), np.arange(4), "test", np.arange(4))
+    assert for_network(efficientnet, labelled).y is None
+    assert for_network(cifar_resnet(8), labelled).y is not None

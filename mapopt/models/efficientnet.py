@@ -80,6 +80,8 @@ def _modules() -> tuple[type, type, type]:
     class EfficientNetLite(nn.Module):
         """Stem, the MBConv blocks of `STAGES`, head and classifier, under the pretrained state dict's names."""
 
+        classes_from, mean, std = "ImageNet", MEAN, STD  # what `mapopt.accuracy` evaluates it with
+
         def __init__(self) -> None:
             super().__init__()
             self._pad = SamePad(3, 2)
@@ -96,11 +98,24 @@ def _modules() -> tuple[type, type, type]:
             self._fc = nn.Linear(HEAD, CLASSES)
 
         def forward(self, x):
-            x = F.relu6(self._bn0(self._conv_stem(self._pad(x))))
-            for block in self._blocks:
-                x = block(x)
-            x = F.relu6(self._bn1(self._conv_head(x)))
-            return self._fc(x.mean(dim=(2, 3)))
+            for run, _, _ in self.segments():
+                x = run(x)
+            return x
+
+        def segments(self) -> list:
+            """The network as a chain of parts (stem, every block, head), for `calibration.Cursor`: each a callable,
+            its conv and linear layers, and ``{name: (skip, norm)}`` for the projection whose batch-normed output
+            joins a residual (``skip``: the block's input -> the tensor added)."""
+            parts = [(lambda x: F.relu6(self._bn0(self._conv_stem(self._pad(x)))), ["_conv_stem"], {})]
+            for i, block in enumerate(self._blocks):
+                name = f"_blocks.{i}"
+                convs = [f"{name}.{c}" for c in ("_expand_conv", "_depthwise_conv", "_project_conv")
+                         if hasattr(block, c)]
+                joins = {f"{name}._project_conv": (lambda x: x, block._bn2)} if block.residual else {}
+                parts.append((block, convs, joins))
+            parts.append((lambda x: self._fc(F.relu6(self._bn1(self._conv_head(x))).mean(dim=(2, 3))),
+                          ["_conv_head", "_fc"], {}))
+            return parts
 
     return SamePad, MBConv, EfficientNetLite
 
