@@ -1,13 +1,14 @@
 """EfficientNet-Lite0 (real ImageNet weights) mapped with accuracy in the loop: output fidelity to the dense network.
 
-Run: ``python experiments/efficientnet_fidelity.py [--eval-size 1000] [--calib-size 256] [--resolution 96]``
+Run: ``python experiments/efficientnet_fidelity.py [--eval-size 1000] [--calib-size 256] [--resolution 96]
+[--time-limit 1]``
 
 No ImageNet images reach this machine, so accuracy is *fidelity*: the share of evaluation images whose top
 class (of 1,000) is the dense network's. Images are CIFAR-10 photographs from ``../shared/weights/cifar10_jpeg``
 (evaluation: the test split; calibration: the train split, so the two never overlap), upscaled bilinearly to
 ``--resolution`` pixels and normalised as the network was trained (`mapopt.models.efficientnet`); labels are
-dropped. Settings: the ``orc`` pipeline (ORC with filter grouping, lossless) on magnitude-pruned weights at
-each sparsity, every layer re-fitted under its decision (`mapopt.accuracy.map_model`; depthwise layers group by
+dropped. Settings: the ``orc`` pipeline (ORC with filter grouping, lossless; ``--time-limit`` seconds per stage
+and layer) on magnitude-pruned weights at each sparsity, every layer re-fitted under its decision (`mapopt.accuracy.map_model`; depthwise layers group by
 group), against the decided weights without re-fit. Records go to ``results/efficientnet_fidelity.jsonl``
 (rerun to resume), the table to ``experiments/results/efficientnet_fidelity.md``.
 """
@@ -53,7 +54,8 @@ def run_task(task: dict) -> dict:
     evaluation = Evaluation(inputs("test", task["eval_size"], task["resolution"], 0),
                             inputs("train", task["calib_size"], task["resolution"], 1), seed=0)
     with tempfile.TemporaryDirectory() as tmp:
-        report = map_model(load_efficientnet_lite0(), parse(task["pipeline"]), evaluation, tmp, task["sparsity"],
+        report = map_model(load_efficientnet_lite0(), parse(task["pipeline"], time_limit=task["time_limit"]),
+                           evaluation, tmp, task["sparsity"],
                            network="efficientnet-lite0")
     refits = [layer["refit"] for layer in report["layers"] if "calibration_error" in layer["refit"]]
     return {"accuracy": report["accuracy"], "gain": report["gain"], "valid": report["valid"],
@@ -69,17 +71,20 @@ def markdown(records: list[dict], command: str) -> str:
              "network's (no ImageNet images here: CIFAR-10 test photographs upscaled, labels dropped; calibration "
              "on train-split photographs). Magnitude pruning per layer; `decided`: the mapping's weights, `re-fit`: "
              "re-fitted under the same decision (same hardware cost). Gains against the dense mapping.", "",
-             "| pipeline | sparsity | resolution | eval / calib images | fidelity decided | fidelity re-fit | "
+             "| pipeline | time limit s | sparsity | resolution | eval / calib images | fidelity decided | "
+             "fidelity re-fit | "
              "mean calibration error decided -> re-fit | OU gain | crossbar gain | valid and exact | wall s |",
-             "|---|---:|---:|---|---:|---:|---|---:|---:|---|---:|"]
+             "|---|---:|---:|---:|---|---:|---:|---|---:|---:|---|---:|"]
     for r in records:
         t = r["task"]
         if r.get("status") == "error":
-            lines.append(f"| {t['pipeline']} | {t['sparsity']} | {t['resolution']} | error: {r['error']} ||||||||")
+            lines.append(f"| {t['pipeline']} | {t['time_limit']} | {t['sparsity']} | {t['resolution']} | error: "
+                         f"{r['error']} ||||||||")
             continue
         a, e = r["accuracy"], r["calibration_error"]
         errors = "-" if e is None else f"{e['decided']:.4f} -> {e['refit']:.4f}"
-        lines.append(f"| {t['pipeline']} | {t['sparsity']} | {t['resolution']} | {t['eval_size']} / {t['calib_size']} "
+        lines.append(f"| {t['pipeline']} | {t['time_limit']} | {t['sparsity']} | {t['resolution']} | "
+                     f"{t['eval_size']} / {t['calib_size']} "
                      f"| {a['decided']:.4f} | {a['refit']:.4f} | {errors} | {r['gain']['ou_activations']:.2f}x | "
                      f"{r['gain']['crossbars']:.2f}x | {r['valid'] and r['exact']} | {r['wall_time']:.0f} |")
     return "\n".join(lines) + "\n"
@@ -92,10 +97,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eval-size", type=int, default=1000)
     ap.add_argument("--calib-size", type=int, default=256)
     ap.add_argument("--resolution", type=int, default=96)
+    ap.add_argument("--time-limit", type=float, default=1.0, help="seconds per stage and layer")
     ap.add_argument("--jsonl", type=Path, default=JSONL, help="results file (resumable)")
     args = ap.parse_args(argv)
     tasks = [{"pipeline": args.pipeline, "sparsity": s, "eval_size": args.eval_size, "calib_size": args.calib_size,
-              "resolution": args.resolution} for s in args.sparsities]
+              "resolution": args.resolution, "time_limit": args.time_limit} for s in args.sparsities]
     records = run_bench(tasks, run_task, args.jsonl, jobs=1)
     command = "python experiments/efficientnet_fidelity.py " + " ".join(sys.argv[1:] if argv is None else argv)
     MD.write_text(markdown(records, command.strip()))

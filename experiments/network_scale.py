@@ -1,12 +1,14 @@
 """Whole ImageNet-scale networks through `mapopt map`: time per stage, peak memory, validity, gains.
 
-Run: ``python experiments/network_scale.py [--networks efficientnet-lite0 synthetic:resnet50 ...] [--pipelines full]``
+Run: ``python experiments/network_scale.py [--networks efficientnet-lite0 synthetic:resnet50 ...] [--pipelines full]
+[--time-limit SECONDS]``
 
 Networks by the names `mapopt.models.read_weights` knows: ``efficientnet-lite0`` (real ImageNet weights,
 unpruned and at 50 %), and the seeds' networks at their real shapes with synthetic weights
 (``synthetic:resnet18|resnet50|vgg16|mobilenet_v2``, 80 % magnitude-pruned: the seeds' headline
 sparsity). Each setting runs in its own process, one layer at a time (so peak RSS is that setting's
-own), without a time limit: the default methods' own budgets. Per stage the summed wall time of that
+own), with ``--time-limit`` seconds per stage and layer (``mapopt map --time-limit``; default none: the
+default methods' own budgets). Per stage the summed wall time of that
 stage over the layers; "rest" is import, mapping, simulation and the dense baseline. Targets of the
 networks issue (2 cores): ResNet-50 shapes <= 10 min, VGG16 shapes <= 30 min, EfficientNet-Lite0 <= 5 min,
 peak memory < 8 GiB. Records go to ``results/network_scale.jsonl`` (rerun to resume); the table to
@@ -38,7 +40,7 @@ def measure(task: dict) -> dict:
     """Map one network in this process; the report's figures, stage times and this process's peak RSS."""
     from mapopt.pipeline import map_network, parse
 
-    pipe = parse(task["pipeline"])
+    pipe = parse(task["pipeline"], time_limit=task["time_limit"])
     with tempfile.TemporaryDirectory() as tmp:
         report = map_network(task["network"], pipe, task["sparsity"], workdir=tmp)
     layers = report["layers"]
@@ -71,18 +73,21 @@ def markdown(records: list[dict], command: str) -> str:
              "memory only, no network's gains. Gains are against the dense conventional mapping on the same "
              "hardware. Stage columns: summed wall seconds of that stage over all layers; rest: import, layout, "
              "simulation and the dense baseline.", "",
-             "| network | sparsity | pipeline | layers (depthwise) | largest layer | valid and exact | stages s | "
+             "| network | sparsity | pipeline | time limit s | layers (depthwise) | largest layer | valid and exact | "
+             "stages s | "
              "rest s | wall s | target | peak RSS GiB | OU gain | crossbar gain |",
-             "|---|---:|---|---:|---|---|---|---:|---:|---|---:|---:|---:|"]
+             "|---|---:|---|---:|---:|---|---|---|---:|---:|---|---:|---:|---:|"]
     for r in records:
         t = r["task"]
         if r.get("status") == "error":
-            lines.append(f"| {t['network']} | {t['sparsity']} | {t['pipeline']} | error: {r['error']} ||||||||||")
+            lines.append(f"| {t['network']} | {t['sparsity']} | {t['pipeline']} | {t['time_limit']} | error: "
+                         f"{r['error']} ||||||||||")
             continue
         stages = ", ".join(f"{s} {v:.1f}" for s, v in r["stage_seconds"].items())
         target = TARGET_MINUTES.get(t["network"])
         met = "-" if target is None else f"<= {target} min: {'met' if r['wall_time'] <= 60 * target else 'missed'}"
-        lines.append(f"| {t['network']} | {t['sparsity']} | {t['pipeline']} | {r['layers']} ({r['depthwise']}) | "
+        lines.append(f"| {t['network']} | {t['sparsity']} | {t['pipeline']} | {t['time_limit'] or '-'} | "
+                     f"{r['layers']} ({r['depthwise']}) | "
                      f"{r['largest']} {r['largest_shape']} | {r['valid'] and r['exact']} | {stages} | "
                      f"{r['wall_time'] - sum(r['stage_seconds'].values()):.1f} | {r['wall_time']:.1f} | {met} | "
                      f"{r['peak_rss_gib']:.2f} | {r['gain']['ou_activations']:.2f}x | {r['gain']['crossbars']:.2f}x |")
@@ -93,13 +98,15 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--networks", nargs="+", default=None, help="names (default: every setting)")
     ap.add_argument("--pipelines", nargs="+", default=["full"])
+    ap.add_argument("--time-limit", type=float, default=None, help="seconds per stage and layer (default none)")
     ap.add_argument("--jsonl", type=Path, default=JSONL, help="results file (resumable)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # a task as JSON: measure it in this process
     args = ap.parse_args(argv)
     if args.one:
         print(json.dumps(measure(json.loads(args.one))))
         return
-    tasks = [{"network": n, "sparsity": s, "pipeline": p} for n, s in SETTINGS for p in args.pipelines
+    tasks = [{"network": n, "sparsity": s, "pipeline": p, "time_limit": args.time_limit} for n, s in SETTINGS
+             for p in args.pipelines
              if args.networks is None or n in args.networks]
     records = run_bench(tasks, run_task, args.jsonl, jobs=1)
     command = "python experiments/network_scale.py " + " ".join(sys.argv[1:] if argv is None else argv)

@@ -173,8 +173,8 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
         stats = None if cursor is None else cursor.stats(name, targets.pop(name), picks[name], evaluation.seed)
         if prune == "obs" and not (keep_ends and i in (0, len(instances) - 1)):
             layer = inst.layer
-            inst = Instance(layer.with_matrix(to_grid(per_group(prune_obs, stats, sparsity), layer.scale, layer.weight_bits)),
-                            inst.spec, inst.params, inst.provenance)
+            pruned = to_grid(per_group(prune_obs, stats, sparsity), layer.scale, layer.weight_bits)
+            inst = Instance(layer.with_matrix(pruned), inst.spec, inst.params, inst.provenance)
         first = map_layer(inst, pipe, save)
         decided[name] = _weights(inst.layer, first.matrix)
         final, note = (first, {"skipped": "no calibration images"}) if stats is None else \

@@ -85,9 +85,11 @@ def conventional_mapping(matrix: np.ndarray, spec: HardwareSpec, schedule: str =
             block, cols = cset.group(np.arange(len(outputs)))
             cols = np.column_stack([outputs[cols[:, 0]], cols[:, 1:]])
             targets = np.column_stack([np.arange(len(cols)), cols[:, :3]])
-            by_set.setdefault(s, []).extend((readable[r0:r0 + spec.xbar_rows], block[r0:r0 + spec.xbar_rows],
-                                             cols[:, 3].copy(), targets) for r0 in range(0, len(readable), spec.xbar_rows))
-    placements = [Placement(xbar, 0, 0, *cells) for xbar, cells in enumerate(c for s in sorted(by_set) for c in by_set[s])]
+            h = spec.xbar_rows
+            by_set.setdefault(s, []).extend((readable[r0:r0 + h], block[r0:r0 + h], cols[:, 3].copy(), targets)
+                                            for r0 in range(0, len(readable), h))
+    cells = (c for s in sorted(by_set) for c in by_set[s])
+    placements = [Placement(xbar, 0, 0, *c) for xbar, c in enumerate(cells)]
     return Mapping(spec, n, m, tuple(placements), schedule, meta=dict(meta or {}))
 
 

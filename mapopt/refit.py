@@ -84,7 +84,8 @@ class GroupedStats:
     def error(self, matrix: np.ndarray) -> float:
         """Relative output error of the whole layer, ``sum ||Y_g - X_g W_g||^2 / sum ||Y_g||^2``."""
         total = sum(part.target for part in self.parts)
-        squared = sum(part.error(matrix[rows, cols]) * part.target for part, (rows, cols) in zip(self.parts, self.blocks()))
+        squared = sum(part.error(matrix[rows, cols]) * part.target
+                      for part, (rows, cols) in zip(self.parts, self.blocks()))
         return float(squared / total) if total > 0 else 0.0
 
 
