@@ -97,3 +97,6 @@ def test_efficientnet_lite0_lists_its_parts_and_is_scored_by_fidelity(efficientn
     labelled = ImageSet(np.zeros((4, 3, 32, 32), np.uint8), np.arange(4), "test", np.arange(4))
     assert for_network(efficientnet, labelled).y is None
     assert for_network(cifar_resnet(8), labelled).y is not None
+    from mapopt.accuracy import load_network
+
+    assert load_network("efficientnet-lite0").classes_from == "ImageNet"
