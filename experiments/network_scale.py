@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from mapopt.bench import run_bench
+from mapopt.bench.runner import latest_by_key, read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 JSONL = ROOT / "results" / "network_scale.jsonl"
@@ -108,7 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     tasks = [{"network": n, "sparsity": s, "pipeline": p, "time_limit": args.time_limit} for n, s in SETTINGS
              for p in args.pipelines
              if args.networks is None or n in args.networks]
-    records = run_bench(tasks, run_task, args.jsonl, jobs=1)
+    run_bench(tasks, run_task, args.jsonl, jobs=1)
+    records = list(latest_by_key(read_results(args.jsonl)).values())  # every setting run so far, not only these
     command = "python experiments/network_scale.py " + " ".join(sys.argv[1:] if argv is None else argv)
     MD.write_text(markdown(records, command.strip()))
     print(MD.read_text())

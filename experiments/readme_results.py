@@ -55,7 +55,7 @@ SECTIONS = [
             "experiments/filter_ordering_scale.py", "filter_ordering/scale.md", None,
             ["layer", "g", "auto s", "mtk s", "time ratio", "auto OUs", "mtk OUs", "OU ratio", "proven"]),
     Section("Whole networks at ImageNet scale: time per stage and peak memory", "experiments/network_scale.py "
-            "--networks efficientnet-lite0 synthetic:mobilenet_v2 synthetic:resnet50 --time-limit 1",
+            "--networks efficientnet-lite0 synthetic:mobilenet_v2 synthetic:resnet50 synthetic:vgg16 --time-limit 1",
             "network_scale.md", None,
             ["network", "sparsity", "time limit s", "layers (depthwise)", "valid and exact", "stages s", "rest s",
              "wall s", "target", "peak RSS GiB", "OU gain", "crossbar gain"]),

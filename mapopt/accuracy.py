@@ -112,7 +112,7 @@ def for_network(model, images: ImageSet) -> ImageSet:
 
 def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path, sparsity: float = 0.0,
               prune: str = "magnitude", keep_ends: bool = False, network: str = "network", progress: bool = False,
-              save: Path | None = None, resume: Path | None = None) -> dict:
+              save: Path | None = None, resume: Path | None = None, per_channel: bool = False) -> dict:
     """Map every conv and linear layer of torch `model` through `pipe` with accuracy in the loop (see the module
     docstring); the network report of `mapopt.pipeline.map_network` plus ``accuracy`` and each layer's ``refit``.
 
@@ -120,7 +120,9 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
     error on the calibration images, `mapopt.refit.prune_obs`, on the inputs the mapped layers before it give),
     or ``obs-rows`` (magnitude decides the grouping and how many rows each group keeps, output error which rows:
     pruning in the unit that saves hardware, for decisions with ``free_by``);
-    `keep_ends` leaves the first and last layers unpruned.
+    `keep_ends` leaves the first and last layers unpruned; `per_channel` quantizes with one scale per output
+    channel (networks with depthwise layers need it: EfficientNet-Lite0 keeps 0.81 of its top classes at 8 bits
+    per channel, 0.65 per layer, on upscaled CIFAR-10 photographs).
     `model`'s weights are left unchanged (it is put in eval mode); instances are written to `workdir`, the final
     mappings to `save` if given. With `resume` (a JSON Lines file) each finished layer is kept there
     (`Checkpoint`), and a run started again with the same settings continues after the last finished layer,
@@ -136,7 +138,8 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
     dense = model.eval()
     modules = calib.layers_of(dense)
     index = import_weights(state_dict_weights(dense), workdir, sparsity if prune != "obs" else 0.0,
-                           pipe.hardware, network=network, keep_ends=keep_ends, overrides=pipe.overrides)
+                           pipe.hardware, per_channel=per_channel, network=network, keep_ends=keep_ends,
+                           overrides=pipe.overrides)
     instances = [read_instance(f) for f in instance_files(index)]
     missing = [g.layer.name for g in instances if g.layer.name not in modules]
     if missing:
@@ -158,7 +161,8 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
     mapped, decided, layers = copy.deepcopy(dense), {}, []
     cursor = None if calib_x is None else calib.Cursor(mapped, calib_x, dense)
     checkpoint = Checkpoint(resume, {"pipeline": asdict(pipe), "sparsity": sparsity, "prune": prune,
-                                     "keep_ends": keep_ends, "seed": evaluation.seed, "network": _digest(dense),
+                                     "keep_ends": keep_ends, "per_channel": per_channel, "seed": evaluation.seed,
+                                     "network": _digest(dense),
                                      "calibration": None if calib_x is None else evaluation.calibration.describe()})
     for i, given in enumerate(instances):
         inst, name = on_hardware(given, pipe), given.layer.name
@@ -201,7 +205,8 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
     report = network_report(pipe, layers, time.perf_counter() - start)
     accuracy["seconds"] = {"evaluation": round(sum(evaluating), 3),
                            "mapping_and_refit": round(report["wall_time"] - sum(evaluating), 3)}
-    return {**report, "sparsity": sparsity, "prune": prune, "keep_ends": keep_ends, "accuracy": accuracy}
+    return {**report, "sparsity": sparsity, "prune": prune, "keep_ends": keep_ends, "per_channel": per_channel,
+            "accuracy": accuracy}
 
 
 class Checkpoint:
