@@ -118,6 +118,7 @@ def render(section: Section) -> list[str]:
     missing = [c for c in [*section.columns, *section.rows] if c not in head]
     if missing:
         raise SystemExit(f"{path}: table under {key!r} has no columns {missing}")
+    body = [r + [""] * (len(head) - len(r)) for r in body]  # a row cut short (an error's) has empty cells
     keep = [r for r in body if all(r[head.index(c)] in ok for c, ok in section.rows.items())]
     cols = [head.index(c) for c in section.columns]
     lines = [f"### {section.title}", "",
