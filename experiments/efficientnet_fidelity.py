@@ -56,7 +56,7 @@ def run_task(task: dict) -> dict:
                             inputs("train", task["calib_size"], task["resolution"], 1), seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         report = map_model(load_efficientnet_lite0(), parse(task["pipeline"], time_limit=task["time_limit"]),
-                           evaluation, tmp, task["sparsity"], per_channel=True,
+                           evaluation, tmp, task["sparsity"], per_channel=True, batchnorm=task["batchnorm"],
                            network="efficientnet-lite0")
     refits = [layer["refit"] for layer in report["layers"] if "calibration_error" in layer["refit"]]
     return {"accuracy": report["accuracy"], "gain": report["gain"], "valid": report["valid"],
@@ -73,19 +73,21 @@ def markdown(records: list[dict], command: str) -> str:
              "on train-split photographs). 8-bit per-channel quantization (per layer, 0.65 of top classes are kept "
              "before any mapping; per channel 0.81: 200 images at 64 px). Magnitude pruning per layer; `decided`: the mapping's weights, `re-fit`: "
              "re-fitted under the same decision (same hardware cost). Gains against the dense mapping.", "",
-             "| pipeline | time limit s | sparsity | resolution | eval / calib images | fidelity decided | "
+             "| pipeline | time limit s | BN re-estimated | sparsity | resolution | eval / calib images | fidelity decided | "
              "fidelity re-fit | "
              "mean calibration error decided -> re-fit | OU gain | crossbar gain | valid and exact | wall s |",
-             "|---|---:|---:|---:|---|---:|---:|---|---:|---:|---|---:|"]
+             "|---|---:|---|---:|---:|---|---:|---:|---|---:|---:|---|---:|"]
     for r in records:
         t = r["task"]
         if r.get("status") == "error":
-            lines.append(f"| {t['pipeline']} | {t['time_limit']} | {t['sparsity']} | {t['resolution']} | error: "
+            lines.append(f"| {t['pipeline']} | {t['time_limit']} | {t.get('batchnorm', True)} | {t['sparsity']} | "
+                         f"{t['resolution']} | error: "
                          f"{r['error']} ||||||||")
             continue
         a, e = r["accuracy"], r["calibration_error"]
         errors = "-" if e is None else f"{e['decided']:.4f} -> {e['refit']:.4f}"
-        lines.append(f"| {t['pipeline']} | {t['time_limit']} | {t['sparsity']} | {t['resolution']} | "
+        lines.append(f"| {t['pipeline']} | {t['time_limit']} | {t.get('batchnorm', True)} | {t['sparsity']} | "
+                     f"{t['resolution']} | "
                      f"{t['eval_size']} / {t['calib_size']} "
                      f"| {a['decided']:.4f} | {a['refit']:.4f} | {errors} | {r['gain']['ou_activations']:.2f}x | "
                      f"{r['gain']['crossbars']:.2f}x | {r['valid'] and r['exact']} | {r['wall_time']:.0f} |")
@@ -100,10 +102,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--calib-size", type=int, default=256)
     ap.add_argument("--resolution", type=int, default=96)
     ap.add_argument("--time-limit", type=float, default=1.0, help="seconds per stage and layer")
+    ap.add_argument("--batchnorm", action="store_true", help="re-estimate batch norms on the calibration images")
     ap.add_argument("--jsonl", type=Path, default=JSONL, help="results file (resumable)")
     args = ap.parse_args(argv)
     tasks = [{"pipeline": args.pipeline, "sparsity": s, "eval_size": args.eval_size, "calib_size": args.calib_size,
-              "resolution": args.resolution, "time_limit": args.time_limit, "quantization": "per_channel"}
+              "resolution": args.resolution, "time_limit": args.time_limit, "quantization": "per_channel",
+              "batchnorm": args.batchnorm}
              for s in args.sparsities]
     run_bench(tasks, run_task, args.jsonl, jobs=1)
     records = list(latest_by_key(read_results(args.jsonl)).values())  # every setting run so far, not only these
