@@ -122,11 +122,9 @@ def map_model(model, pipe: Pipeline, evaluation: Evaluation, workdir: str | Path
     or ``obs-rows`` (magnitude decides the grouping and how many rows each group keeps, output error which rows:
     pruning in the unit that saves hardware, for decisions with ``free_by``);
     `keep_ends` leaves the first and last layers unpruned; `per_channel` quantizes with one scale per output
-    channel (networks with depthwise layers need it: EfficientNet-Lite0 keeps 0.81 of its top classes at 8 bits
-    per channel, 0.65 per layer, on upscaled CIFAR-10 photographs); `batchnorm` re-estimates batch-norm statistics
-    on the calibration images after the re-fit (right when they come from the network's training distribution;
-    EfficientNet-Lite0 re-fitted on 128 upscaled CIFAR-10 photographs kept 0.05 of its top classes with it, 0.40
-    without, 0.81 with the decided weights: those photographs are not its training distribution).
+    channel (networks with depthwise layers need it); `batchnorm` re-estimates batch-norm statistics on the
+    calibration images after the re-fit: right when they come from the network's training distribution, harmful
+    otherwise (EfficientNet-Lite0 on upscaled CIFAR-10 photographs: `experiments/results/efficientnet_fidelity.md`).
     `model`'s weights are left unchanged (it is put in eval mode); instances are written to `workdir`, the final
     mappings to `save` if given. With `resume` (a JSON Lines file) each finished layer is kept there
     (`Checkpoint`), and a run started again with the same settings continues after the last finished layer,
@@ -296,7 +294,7 @@ def _refit_layer(inst: Instance, pipe: Pipeline, first, stats, save: Path | None
         free = tuple(mask & layer.structure for mask in free)  # never a weight where a grouped conv has none
         fitted, allowed = per_group(refit, stats, *free), _allowed(pipe, inst)
         matrix = to_grid(fitted, layer.scale, layer.weight_bits) if allowed is None else \
-            per_group(to_allowed, stats, fitted, *free, scale, allowed)
+            per_group(to_allowed, stats, fitted, *free, per_output=(scale,), allowed=allowed)
         refitted = decision.refitted(matrix, inst.spec)
     else:
         ties = [replace(t, scales=t.scales * scale[t.outputs]) for t in decision.ties()]
@@ -305,7 +303,7 @@ def _refit_layer(inst: Instance, pipe: Pipeline, first, stats, save: Path | None
     before, after = stats.error(first.matrix * scale[None, :]), stats.error(matrix * scale[None, :])
     note = {"stage": stage, "rows": stats.rows, "calibration_error": {"decided": before, "refit": min(before, after)},
             "decided": {"ou_activations": first.report["ou_activations"], "cells": first.report["cells"],
-                        "sparsity": 1 - np.count_nonzero(first.matrix) / np.count_nonzero(layer.structure)}}
+                        "sparsity": 1 - np.count_nonzero(first.matrix) / layer.quantized.size}}
     if after >= before:  # rounding (or the ridge term) lost what the fit gained: keep the decided weights
         return first, {**note, "kept_decided": True}
     again = map_layer(Instance(layer.with_matrix(matrix), inst.spec, inst.params, inst.provenance), pipe, save,

@@ -65,11 +65,11 @@ def crossbar_sets(matrix: np.ndarray, spec: HardwareSpec) -> list[CrossbarSet]:
 
 def conventional_mapping(matrix: np.ndarray, spec: HardwareSpec, schedule: str = "grid",
                          column_order: np.ndarray | None = None, meta: dict | None = None,
-                         structure: np.ndarray | None = None) -> Mapping:
+                         groups: int = 1) -> Mapping:
     """Tile the logical columns of `matrix` (n x m integers) onto crossbars, one placement per crossbar.
 
-    `structure` (n x m bool, `mapopt.layer.Layer.structure`) gives the rows each output can read: a column
-    of crossbars then holds only the rows its outputs can read (all rows when None).
+    With `groups` (a grouped conv's, `mapopt.layer.Layer.groups`) a column of crossbars holds only the rows
+    its outputs' groups read (their diagonal blocks), not every row.
     """
     n, m = matrix.shape
     order = check_order(column_order, m)
@@ -80,7 +80,7 @@ def conventional_mapping(matrix: np.ndarray, spec: HardwareSpec, schedule: str =
     by_set: dict[int, list] = {}  # crossbars numbered set by set, then column by column, then row by row
     for c0 in range(0, m, per_xbar // k):  # one column of crossbars at a time: only its rows are sliced
         outputs = order[c0:c0 + per_xbar // k]
-        readable = np.arange(n) if structure is None else np.flatnonzero(structure[:, outputs].any(axis=1))
+        readable = _group_rows(np.unique(outputs // (m // groups)), n // groups)
         for s, cset in enumerate(crossbar_sets(matrix[np.ix_(readable, outputs)], spec)):
             block, cols = cset.group(np.arange(len(outputs)))
             cols = np.column_stack([outputs[cols[:, 0]], cols[:, 1:]])
@@ -91,6 +91,11 @@ def conventional_mapping(matrix: np.ndarray, spec: HardwareSpec, schedule: str =
     cells = (c for s in sorted(by_set) for c in by_set[s])
     placements = [Placement(xbar, 0, 0, *c) for xbar, c in enumerate(cells)]
     return Mapping(spec, n, m, tuple(placements), schedule, meta=dict(meta or {}))
+
+
+def _group_rows(groups: np.ndarray, rows: int) -> np.ndarray:
+    """The rows of `groups` of a block-diagonal matrix whose blocks have `rows` rows each, in order."""
+    return (groups[:, None] * rows + np.arange(rows)[None, :]).ravel()
 
 
 def check_order(column_order, m: int) -> np.ndarray:

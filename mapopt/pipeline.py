@@ -187,7 +187,7 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None, fixed: d
                           f"({'; '.join(map(str, rep.violations)) or 'no cost'})")
     reference = inst.spec if pipe.baseline is None else design(pipe.baseline, None, inst.spec.weight_bits)
     base = mapping_cost(conventional_mapping(inst.layer.matrix, reference, "grid",  # the dense baseline's cost
-                                             structure=inst.layer.structure))
+                                             groups=inst.layer.groups))
     cost = rep.cost.to_dict()
     layer = {
         "name": inst.name, "kind": inst.layer.kind, "groups": inst.layer.groups, "shape": list(inst.layer.shape),

@@ -89,19 +89,14 @@ class GroupedStats:
         return float(squared / total) if total > 0 else 0.0
 
 
-def per_group(fn, stats, *args, **kwargs):
-    """``fn(stats, *args)`` for a layer's `LayerStats`; for `GroupedStats`, ``fn`` on each group's statistics
-    with its block of every inputs x outputs argument (and its outputs of every per-output vector), the results
-    assembled into the layer's inputs x outputs arrays (zero outside the blocks)."""
+def per_group(fn, stats, *cells, per_output: tuple = (), **kwargs):
+    """``fn(stats, *cells, *per_output, **kwargs)`` for a layer's `LayerStats`; for `GroupedStats`, ``fn`` on each
+    group's statistics with its block of every inputs x outputs array in `cells` and its outputs of every vector in
+    `per_output`, the results assembled into the layer's inputs x outputs arrays (zero outside the blocks)."""
     if isinstance(stats, LayerStats):
-        return fn(stats, *args, **kwargs)
+        return fn(stats, *cells, *per_output, **kwargs)
     n, m = sum(p.cross.shape[0] for p in stats.parts), sum(p.cross.shape[1] for p in stats.parts)
-
-    def block(a, rows, cols):
-        shape = np.shape(a)
-        return a[rows, cols] if shape == (n, m) else a[cols] if shape == (m,) else a
-
-    results = [fn(part, *(block(a, rows, cols) for a in args), **kwargs)
+    results = [fn(part, *(a[rows, cols] for a in cells), *(v[cols] for v in per_output), **kwargs)
                for part, (rows, cols) in zip(stats.parts, stats.blocks())]
     single = not isinstance(results[0], tuple)
     out = [np.zeros((n, m), dtype=r.dtype) for r in ((results[0],) if single else results[0])]

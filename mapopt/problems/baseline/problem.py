@@ -25,7 +25,7 @@ class Conventional:
 
 
 def to_mapping(inst: Instance, decision: Conventional) -> Mapping:
-    return conventional_mapping(inst.layer.matrix, inst.spec, decision.schedule, structure=inst.layer.structure)
+    return conventional_mapping(inst.layer.matrix, inst.spec, decision.schedule, groups=inst.layer.groups)
 
 
 def cell_bound(inst: Instance) -> int:
