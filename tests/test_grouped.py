@@ -198,16 +198,18 @@ def test_keras_layers_mapopt_cannot_map_are_listed_not_dropped_silently(tmp_path
     assert "'conv1d' skipped: a 3-D kernel" in caplog.text
 
 
-def test_a_grouped_conv_whose_groups_do_not_divide_its_outputs_is_refused(tmp_path):
+@pytest.mark.parametrize("group, message", [(4, "6 outputs do not split into 4 groups"),
+                                            (0, "groups must be a positive integer, got 0")])
+def test_a_grouped_conv_whose_groups_do_not_divide_its_outputs_is_refused(tmp_path, group, message):
     onnx = pytest.importorskip("onnx")
     from onnx import helper, numpy_helper
 
     from mapopt.models import ModelFileError, read_weights
 
-    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="g", group=4)], "g", [], [],
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="g", group=group)], "g", [], [],
                               [numpy_helper.from_array(np.ones((6, 2, 3, 3), np.float32), "w")])
     onnx.save(helper.make_model(graph), str(tmp_path / "g.onnx"))
-    with pytest.raises(ModelFileError, match="6 outputs do not split into 4 groups"):
+    with pytest.raises(ModelFileError, match=message):
         read_weights(tmp_path / "g.onnx")
 
 

@@ -72,6 +72,8 @@ def layer_from_array(name: str, weight: np.ndarray, source: str = "weights", gro
     if weight.ndim not in (2, 4):
         return None
     kind = "linear" if weight.ndim == 2 else conv_kind(weight.shape, groups)
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ModelFileError(f"{source}: layer {name!r}: groups must be a positive integer, got {groups!r}")
     if weight.shape[0] % groups:
         raise ModelFileError(f"{source}: layer {name!r}: {weight.shape[0]} outputs do not split into {groups} groups")
     if np.iscomplexobj(weight) or not (np.issubdtype(weight.dtype, np.number) or weight.dtype == bool):
