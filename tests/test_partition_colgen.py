@@ -125,9 +125,22 @@ def test_integer_solve_proves_optima():
     assert proven == 8
 
 
+def test_integer_solve_in_rounds_of_cheapest_columns_stays_valid(monkeypatch):
+    """Few columns per MILP: rounds over the cheapest columns, each incumbent tightening the room, until one
+    holds every column a cheaper grouping could use; the bound never passes the optimum."""
+    monkeypatch.setattr(colgen, "ROOM_PER_VERTEX", 1)
+    for seed in range(10):
+        hg = random_hypergraph(seed, m=9, g=3, h=2)
+        opt = brute_force(hg)
+        res = set_partition_bound(hg, start_of(hg))
+        assert res.bound <= opt
+        assert res.block is None or hg.cost(res.block)[0] == res.objective >= opt
+
+
 def test_cpsat_pricing_bound_is_valid_and_reaches_the_lp(monkeypatch):
     """With no group enumerated: greedy and swap pricing, then CP-SAT's proven bound on the reduced costs."""
     monkeypatch.setattr(colgen, "MAX_ENUMERATED", 0)
+    monkeypatch.setattr(colgen, "LARGE_ENUMERATED", 0)
     calls, proven = [], 0
     solve = colgen._PricingModel.solve
     monkeypatch.setattr(colgen._PricingModel, "solve", lambda self, *a: calls.append(1) or solve(self, *a))
@@ -146,7 +159,9 @@ def test_cpsat_pricing_bound_is_valid_and_reaches_the_lp(monkeypatch):
 def test_halved_bound_is_valid(seed, monkeypatch):
     """Groups of 6 not enumerated, groups of 3 are: half the bound of groups of 3 and twice the blocks."""
     monkeypatch.setattr(colgen, "MAX_ENUMERATED", count_groups(8, 3))
+    monkeypatch.setattr(colgen, "LARGE_ENUMERATED", count_groups(8, 3))
     hg = random_hypergraph(seed, m=8, g=6)
+    assert colgen.pricing(8, 6) == "halved"
     res = set_partition_bound(hg, start_of(hg))
     assert res.columns > 0 and 0 < res.bound <= brute_force(hg)
 
@@ -177,6 +192,13 @@ def test_same_seed_same_result():
     assert (a.bound, a.lp, a.objective, a.iterations, a.columns) == (b.bound, b.lp, b.objective, b.iterations,
                                                                      b.columns)
     assert (a.block is None and b.block is None) or np.array_equal(a.block, b.block)
+
+
+def test_large_enumerations_run_only_when_the_time_allows(monkeypatch):
+    monkeypatch.setattr(colgen, "MAX_ENUMERATED", 100)
+    assert colgen.pricing(8, 4) == "exact" and colgen.pricing(8, 4, time_limit=1.0) == "exact"
+    monkeypatch.setattr(colgen, "SECONDS_PER_GROUP", 1.0)
+    assert colgen.pricing(8, 4, time_limit=1.0) == "search" and colgen.pricing(8, 4) == "exact"
 
 
 def test_start_must_fit_the_blocks():

@@ -9,7 +9,7 @@ groups (``x >= 0``). With duals ``pi`` (cover rows) and ``mu <= 0`` (group count
 least ``sum pi + G mu + G min(0, min_S rc(S))``, ``rc(S) = c(S) - pi(S) - mu`` (`lagrangian_bound`; the
 derivation is in ``formulations/filter_ordering.md``), so the bound is valid at any iteration as long as the
 minimum reduced cost is bounded from below exactly: by pricing every group where they are few
-(`MAX_ENUMERATED`), else by CP-SAT's proven bound on the pricing problem.
+(`MAX_ENUMERATED`, more when time allows), else by CP-SAT's proven bound on the pricing problem.
 """
 
 from __future__ import annotations
@@ -27,6 +27,12 @@ from .partition import Hypergraph, check_blocks
 #: groups of at most `g` vertices up to which every group is costed once and priced at every iteration (exact
 #: pricing; 64 vertices at g = 4 are 679,121 groups, costed in about a second)
 MAX_ENUMERATED = 1_500_000
+#: groups up to which they are enumerated when the time left allows (`SECONDS_PER_GROUP`): 32 vertices at g = 8
+#: are 15 million (about 0.5 GB)
+LARGE_ENUMERATED = 16_000_000
+#: seconds to list and cost one group (measured: 15 million groups of 32 filters at g = 8 in 13 s on 2 cores);
+#: a large enumeration needs twice its estimate to be left, so that pricing iterations follow
+SECONDS_PER_GROUP = 1e-6
 #: groups costed per chunk (memory: chunk x g x words of 8 bytes)
 CHUNK = 65_536
 #: reduced costs below this are negative (HiGHS's dual feasibility tolerance is 1e-7)
@@ -91,11 +97,14 @@ def count_groups(m: int, g: int) -> int:
     return sum(math.comb(m, k) for k in range(1, min(g, m) + 1))
 
 
-def pricing(m: int, g: int) -> str:
-    """How `set_partition_bound` prices `m` vertices in groups of `g`: ``"exact"`` (every group enumerated),
-    ``"halved"`` (groups of ``ceil(g / 2)`` enumerated, half their bound) or ``"search"`` (greedy and swaps,
-    CP-SAT bounding the reduced costs)."""
-    if count_groups(m, g) <= MAX_ENUMERATED:
+def pricing(m: int, g: int, time_limit: float | None = None) -> str:
+    """How `set_partition_bound` prices `m` vertices in groups of `g` within `time_limit` seconds: ``"exact"``
+    (every group enumerated: up to `MAX_ENUMERATED`, or `LARGE_ENUMERATED` when the time allows), ``"halved"``
+    (groups of ``ceil(g / 2)`` enumerated, half their bound) or ``"search"`` (greedy and swaps, CP-SAT bounding
+    the reduced costs)."""
+    count = count_groups(m, g)
+    if count <= MAX_ENUMERATED or (count <= LARGE_ENUMERATED and (
+            time_limit is None or 2 * count * SECONDS_PER_GROUP <= time_limit)):
         return "exact"
     half = math.ceil(g / 2)
     return "halved" if half >= 3 and count_groups(m, half) <= MAX_ENUMERATED else "search"
@@ -185,7 +194,8 @@ def set_partition_bound(hg: Hypergraph, start: np.ndarray, time_limit: float | N
     groups = [np.flatnonzero(start == j) for j in range(G)]
     groups = [grp for grp in groups if len(grp)]
     half = math.ceil(g / 2)
-    if pricing(m, g) == "halved":
+    kind = pricing(m, g, time_left(deadline))
+    if kind == "halved":
         relaxed = Hypergraph(hg.pins, hg.weight, hg.bucket, hg.n_buckets, half, hg.h)
         halves = [part for grp in groups for part in (grp[:half], grp[half:]) if len(part)]
         res = column_generation(relaxed, halves, 2 * G, deadline, seed, integer=False)
@@ -193,7 +203,7 @@ def set_partition_bound(hg: Hypergraph, start: np.ndarray, time_limit: float | N
             return _nothing(bound)
         return SetPartitionBound(max(bound, math.ceil(res.bound / 2 - 1e-9)), res.lp / 2, None, None, False,
                                  res.iterations, res.columns)
-    return column_generation(hg, groups, G, deadline, seed, integer, bound)
+    return column_generation(hg, groups, G, deadline, seed, integer, bound, enumerate_all=kind == "exact")
 
 
 def _nothing(bound: int) -> SetPartitionBound:
@@ -201,14 +211,18 @@ def _nothing(bound: int) -> SetPartitionBound:
 
 
 def column_generation(hg: Hypergraph, start: list[np.ndarray], blocks: int, deadline: float | None = None,
-                      seed: int = 0, integer: bool = True, bound: int = 0) -> SetPartitionBound:
+                      seed: int = 0, integer: bool = True, bound: int = 0,
+                      enumerate_all: bool | None = None) -> SetPartitionBound:
     """Column generation on the set-partitioning LP with at most `blocks` groups, from the groups `start` (at
-    most `blocks` of at most ``g``: the master is feasible) and the singletons; see `set_partition_bound`."""
+    most `blocks` of at most ``g``: the master is feasible) and the singletons; see `set_partition_bound`.
+    `enumerate_all`: price by enumerating every group (default: while there are at most `MAX_ENUMERATED`)."""
     m, g = hg.n_vertices, hg.g
     if len(start) > blocks or any(len(grp) > g for grp in start):
         raise ValueError(f"the start must have at most {blocks} groups of at most {g}")
     try:
-        state = _State(hg, deadline, seed)
+        if enumerate_all is None:
+            enumerate_all = count_groups(m, g) <= MAX_ENUMERATED
+        state = _State(hg, deadline, seed, enumerate_all)
     except DeadlinePassed:
         return _nothing(bound)
     cols = _Columns(g)
@@ -236,29 +250,34 @@ def column_generation(hg: Hypergraph, start: list[np.ndarray], blocks: int, dead
     if integer and pi is not None and final < best_cost and not expired(deadline):
         found = _integer(state, cols, m, blocks, best_cost, pi, mu, deadline)
         if found is not None:
-            grouping, objective, optimal = found
-            block = np.empty(m, dtype=np.int64)
-            for j, grp in enumerate(grouping):
-                block[list(grp)] = j
+            grouping, cost, optimal = found
+            if grouping is not None:
+                block, objective = np.empty(m, dtype=np.int64), cost
+                for j, grp in enumerate(grouping):
+                    block[list(grp)] = j
             if optimal:
-                final = max(final, objective)
+                final = max(final, cost)
     return SetPartitionBound(final, lp, block, objective, proven, it, len(cols.groups))
 
 
 class _State:
     """Pricing state: the group costs, and every group with its cost when they are few enough."""
 
-    def __init__(self, hg: Hypergraph, deadline: float | None, seed: int):
+    def __init__(self, hg: Hypergraph, deadline: float | None, seed: int, enumerate_all: bool):
         self.hg, self.deadline, self.seed = hg, deadline, seed
         self.costs = GroupCost(hg)
         self.every = self.every_cost = None
-        if count_groups(hg.n_vertices, hg.g) <= MAX_ENUMERATED:
+        if enumerate_all:
             self.every = all_groups(hg.n_vertices, hg.g)
-            self.every_cost = self.costs.slots(self.every, deadline)
+            self.every_cost = self.costs.slots(self.every, deadline).astype(np.int32)
         self.cp = None
 
     def reduced(self, groups: np.ndarray, costs: np.ndarray, pi: np.ndarray, mu: float) -> np.ndarray:
-        return costs - np.concatenate([pi, [0.0]])[groups].sum(axis=1) - mu
+        ext = np.concatenate([pi, [0.0]])
+        rc = costs - mu - ext[groups[:, 0]]
+        for k in range(1, groups.shape[1]):
+            rc -= ext[groups[:, k]]
+        return rc
 
     def price(self, pi: np.ndarray, mu: float):
         """Columns of negative reduced cost (at most `ADD_PER_ROUND`), their costs, and a proven lower bound
@@ -383,43 +402,52 @@ class _PricingModel:
 
 
 def _integer(state: _State, cols: _Columns, m: int, G: int, best_cost: int, pi, mu, deadline):
-    """A HiGHS MILP over the columns: ``(groups, cost, optimal)`` when it beats `best_cost` or proves it
-    optimal; None otherwise. With every group priced, a second MILP adds each group whose reduced cost leaves
-    room below the first one's cost (`_room`), so its optimum is the global one."""
+    """A HiGHS MILP over the columns: ``(groups, cost, optimal)`` when it beats `best_cost` or proves the best
+    optimal (groups None: the start is); None otherwise. With every group priced, MILPs over the groups of smallest reduced cost follow,
+    until one holds every group whose reduced cost leaves room below the incumbent (`_room`): its optimum is
+    the global one."""
     found = _milp_over(list(cols.groups), list(cols.cost), m, G, deadline)
     best = None
     if found is not None and found[1] < best_cost:
         best, best_cost = (found[0], found[1], False), found[1]
-    if state.every is None or expired(deadline):
+    if state.every is None:
         return best
-    extra = _room(state, pi, mu, G, best_cost)
-    if extra is None:
-        return best
-    groups, costs = list(cols.groups), list(cols.cost)
-    for i in extra:
-        key = tuple(int(v) for v in state.every[i] if v >= 0)
-        if key not in cols.seen:
-            groups.append(key)
-            costs.append(int(state.every_cost[i]))
-    found = _milp_over(groups, costs, m, G, deadline, proving=True)
-    if found is None:
-        return best
-    return found if found[2] or found[1] < best_cost else best
+    rc = state.reduced(state.every, state.every_cost, pi, mu)
+    while not expired(deadline):
+        extra, complete = _room(rc, pi, mu, G, best_cost, ROOM_PER_VERTEX * m)
+        groups, costs = list(cols.groups), list(cols.cost)
+        for i in extra:
+            key = tuple(int(v) for v in state.every[i] if v >= 0)
+            if key not in cols.seen:
+                groups.append(key)
+                costs.append(int(state.every_cost[i]))
+        found = _milp_over(groups, costs, m, G, deadline, proving=complete)
+        if found is None:
+            return best
+        if found[2]:  # nothing cheaper than the incumbent lies outside these columns
+            if found[1] < best_cost:
+                return found
+            return (None, best_cost, True) if best is None else (best[0], best_cost, True)
+        if found[1] >= best_cost:  # the cheapest columns hold nothing better: the gap stays open
+            return best
+        best, best_cost = found, found[1]
+    return best
 
 
-#: columns per vertex the proving MILP takes at most
+#: columns per vertex a MILP over the enumerated groups takes at most
 ROOM_PER_VERTEX = 400
 
 
-def _room(state: _State, pi, mu, G: int, upper: int) -> np.ndarray | None:
-    """Indices of the enumerated groups that a partition cheaper than `upper` may use (None: more than
-    `ROOM_PER_VERTEX` per vertex). A partition costs ``sum pi + G mu + sum of its columns' reduced costs`` at
-    least, so a column in one cheaper than `upper` has reduced cost at most ``upper - 1 - sum pi - G mu``
-    less the other columns' (each at least the minimum, or 0)."""
-    rc = state.reduced(state.every, state.every_cost, pi, mu)
+def _room(rc: np.ndarray, pi, mu, G: int, upper: int, most: int) -> tuple[np.ndarray, bool]:
+    """Indices of the enumerated groups (reduced costs `rc`) that a partition cheaper than `upper` may use, and
+    True; when they are more than `most`, the `most` of smallest reduced cost, and False. A partition costs
+    ``sum pi + G mu + sum of its columns' reduced costs`` at least, so a column in one cheaper than `upper` has
+    reduced cost at most ``upper - 1 - sum pi - G mu`` less the other columns' (each at least the minimum, or 0)."""
     slack = upper - 1 - float(pi.sum()) - G * mu - (G - 1) * min(0.0, float(rc.min())) + 1e-6
     extra = np.flatnonzero(rc <= slack)
-    return extra if len(extra) <= ROOM_PER_VERTEX * state.hg.n_vertices else None
+    if len(extra) <= most:
+        return extra, True
+    return extra[np.argpartition(rc[extra], most)[:most]], False
 
 
 def _milp_over(groups, costs, m: int, G: int, deadline, proving: bool = False):

@@ -215,9 +215,9 @@ def colgen(hg: Hypergraph, block: np.ndarray, run: Run, lb: int) -> tuple[np.nda
     (`DEFAULT_COLGEN_SECONDS` without a limit); the better grouping and the larger bound. Run where its pricing
     enumerates groups (of g, or of half of g): above, CP-SAT's bound on the pricing problem is too weak to pay.
     Skipped when `block` already meets `lb` or at g = 1 (every grouping is the same)."""
-    if hg.g < 2 or hg.cost(block)[0] <= lb or run.expired() or pricing(hg.n_vertices, hg.g) == "search":
-        return block, lb
     limit = DEFAULT_COLGEN_SECONDS if run.deadline is None else run.share(COLGEN_SHARE).left()
+    if hg.g < 2 or hg.cost(block)[0] <= lb or run.expired() or pricing(hg.n_vertices, hg.g, limit) == "search":
+        return block, lb
     res = set_partition_bound(hg, block, limit, run.seed, bound=lb)
     if res.block is not None and hg.cost(res.block) < hg.cost(block):
         block = res.block
