@@ -25,7 +25,7 @@ import numpy as np
 from .errors import MapoptError
 from .hardware import HardwareSpec
 from .layer import slice_matrix
-from .mapping import Activations, Mapping, Placement
+from .mapping import Activations, Mapping, PlacementTable, concat_int64
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,7 @@ def conventional_mapping(matrix: np.ndarray, spec: HardwareSpec, schedule: str =
     per_xbar = spec.xbar_cols - spec.xbar_cols % k
     if per_xbar <= 0:
         raise MapoptError(f"a {spec.xbar_cols}-column crossbar cannot hold the {k} slices of one weight")
+    h = spec.xbar_rows
     by_set: dict[int, list] = {}  # crossbars numbered set by set, then column by column, then row by row
     for c0 in range(0, m, per_xbar // k):  # one column of crossbars at a time: only its rows are sliced
         outputs = order[c0:c0 + per_xbar // k]
@@ -84,13 +85,16 @@ def conventional_mapping(matrix: np.ndarray, spec: HardwareSpec, schedule: str =
         for s, cset in enumerate(crossbar_sets(matrix[np.ix_(readable, outputs)], spec)):
             block, cols = cset.group(np.arange(len(outputs)))
             cols = np.column_stack([outputs[cols[:, 0]], cols[:, 1:]])
-            targets = np.column_stack([np.arange(len(cols)), cols[:, :3]])
-            h = spec.xbar_rows
-            by_set.setdefault(s, []).extend((readable[r0:r0 + h], block[r0:r0 + h], cols[:, 3].copy(), targets)
-                                            for r0 in range(0, len(readable), h))
-    cells = (c for s in sorted(by_set) for c in by_set[s])
-    placements = [Placement(xbar, 0, 0, *c) for xbar, c in enumerate(cells)]
-    return Mapping(spec, n, m, tuple(placements), schedule, meta=dict(meta or {}))
+            by_set.setdefault(s, []).append((readable, block, cols))
+    runs, xbar = [], 0
+    for s in sorted(by_set):
+        for readable, block, cols in by_set[s]:
+            lengths = np.diff(np.append(np.arange(0, len(readable), h), len(readable)))
+            where = np.column_stack([xbar + np.arange(len(lengths)), np.zeros((len(lengths), 2), np.int64)])
+            runs.append(Run(readable, lengths, block, cols[:, 3], np.column_stack([np.arange(len(cols)), cols[:, :3]]),
+                            where))
+            xbar += len(lengths)
+    return Mapping(spec, n, m, run_table(runs), schedule, meta=dict(meta or {}))
 
 
 def _group_rows(groups: np.ndarray, rows: int) -> np.ndarray:
@@ -124,23 +128,79 @@ class Block:
     targets: np.ndarray | None = None
 
 
+@dataclass(frozen=True, eq=False)
+class Run:
+    """Blocks that share their columns, stacked row-wise in `values`: block ``i`` is the next
+    ``lengths[i]`` rows, driven by the matching `inputs`, placed at ``where[i] = (crossbar, row0, col0)``.
+    `targets` rows ``(column, output, shift, sign)`` hold for every block of the run."""
+
+    inputs: np.ndarray
+    lengths: np.ndarray
+    values: np.ndarray
+    col_slice: np.ndarray
+    targets: np.ndarray
+    where: np.ndarray
+
+
 def place_blocks(spec: HardwareSpec, n: int, m: int, blocks: list[Block], where: np.ndarray,
                  meta: dict | None = None) -> Mapping:
     """Put block `i` at ``where[i] = (crossbar, row0, col0)``; each chunk of ``h`` rows and ``w`` columns
     of a block is one listed OU activation (``col0`` must be a multiple of ``w``)."""
-    h, w = spec.ou_rows, spec.ou_cols
-    placements, acts = [], []
-    for block, (xbar, row0, col0) in zip(blocks, np.asarray(where, dtype=np.int64).reshape(-1, 3)):
-        r, c = block.values.shape
-        targets = np.column_stack([np.arange(c), block.columns[:, :3]]) if block.targets is None else block.targets
-        placements.append(Placement(int(xbar), int(row0), int(col0), np.asarray(block.inputs, dtype=np.int64),
-                                    block.values, block.columns[:, 3].copy(), targets))
-        acts += [(xbar, col0 + c0, row0 + r0, min(h, r - r0)) for r0 in range(0, r, h) for c0 in range(0, c, w)]
-    a = np.array(acts, dtype=np.int64).reshape(-1, 4)
-    ptr = np.concatenate([[0], np.cumsum(a[:, 3])])
-    rows = np.concatenate([np.arange(r, r + k) for r, k in zip(a[:, 2], a[:, 3])]) if len(a) else np.zeros(0, np.int64)
-    return Mapping(spec, n, m, tuple(placements), "listed", Activations(a[:, 0], a[:, 1], ptr, rows.astype(np.int64)),
+    runs = []
+    for block, at in zip(blocks, np.asarray(where, dtype=np.int64).reshape(-1, 3)):
+        targets = np.column_stack([np.arange(len(block.columns)), block.columns[:, :3]]) \
+            if block.targets is None else block.targets
+        runs.append(Run(np.asarray(block.inputs, dtype=np.int64), np.array([len(block.inputs)]), block.values,
+                        block.columns[:, 3], targets, at[None]))
+    return place_runs(spec, n, m, runs, meta)
+
+
+def place_runs(spec: HardwareSpec, n: int, m: int, runs: list[Run], meta: dict | None = None) -> Mapping:
+    """The mapping of runs of blocks, as one placement table; each chunk of ``h`` rows and ``w`` columns of
+    a block is one listed OU activation. Built from arrays, never an object per block, so a layer of
+    millions of OU slots maps in bounded memory."""
+    table = run_table(runs)
+    return Mapping(spec, n, m, table, "listed", _block_activations(table.header, spec.ou_rows, spec.ou_cols),
                    meta=dict(meta or {}))
+
+
+def run_table(runs: list[Run]) -> PlacementTable:
+    """The placement table of runs of blocks, one placement per block, built from arrays."""
+    runs = [r for r in runs if len(r.lengths)]
+    k = np.array([len(r.lengths) for r in runs], dtype=np.int64)
+    c = np.array([r.values.shape[1] for r in runs], dtype=np.int64)
+    first = np.cumsum(k) - k
+    lengths = concat_int64([r.lengths for r in runs])
+    where = np.concatenate([r.where for r in runs]).astype(np.int64) if runs else np.zeros((0, 3), np.int64)
+    header = np.column_stack([where, lengths, np.repeat(c, k)])
+    # per block one row of targets per column: the table's largest array, kept in 32 bits
+    targets = _concat([np.column_stack([np.repeat(f + np.arange(len(r.lengths)), len(r.targets)),
+                                        np.tile(r.targets, (len(r.lengths), 1))]) for f, r in zip(first, runs)],
+                      np.int32, (0, 5))
+    return PlacementTable(header, _concat([r.inputs for r in runs], np.int32),
+                          _concat([r.values.ravel() for r in runs],
+                                  np.result_type(*[r.values for r in runs]) if runs else np.int64),
+                          _concat([np.tile(r.col_slice, len(r.lengths)) for r in runs], np.int8), targets)
+
+
+def _concat(parts: list[np.ndarray], dtype, empty: tuple = (0,)) -> np.ndarray:
+    """The parts joined as one array of `dtype` (`empty`-shaped when there are none)."""
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(empty, dtype)
+
+
+def _block_activations(header: np.ndarray, h: int, w: int) -> Activations:
+    """One activation per ``h x w`` chunk of every placement, rows outer, columns inner."""
+    x, r0, c0, r, c = header.T
+    nr, nc = -(-r // h), -(-c // w)
+    per = nr * nc
+    place = np.repeat(np.arange(len(header)), per)
+    k = np.arange(len(place)) - np.repeat(np.cumsum(per) - per, per)
+    rk, ck = k // nc[place], k % nc[place]
+    start = r0[place] + rk * h
+    count = np.minimum(h, r[place] - rk * h)
+    ptr = np.concatenate([[0], np.cumsum(count)]).astype(np.int64)
+    rows = np.repeat(start, count) + np.arange(int(ptr[-1])) - np.repeat(ptr[:-1], count)
+    return Activations(x[place], c0[place] + ck * w, ptr, rows.astype(np.int32))
 
 
 def compact_mapping(matrix: np.ndarray, spec: HardwareSpec, groups: list[np.ndarray],
@@ -161,22 +221,28 @@ def compact_mapping(matrix: np.ndarray, spec: HardwareSpec, groups: list[np.ndar
     lanes, per_lane = spec.xbar_cols // lw, spec.xbar_rows // h
     if lanes == 0:
         raise MapoptError(f"a group of {g} outputs needs {lw} columns; the crossbar has {spec.xbar_cols}")
-    blocks, where, xbar_base, slot = [], [], 0, 0
+    runs, xbar_base, slot = [], 0, 0
     for s, cset in enumerate(crossbar_sets(matrix, spec)):
         for j, outputs in enumerate(groups):
             values, cols = cset.group(np.asarray(outputs, dtype=np.int64))
-            live = np.flatnonzero(values.any(axis=1))
-            chunks = slots[s, j] if slots is not None else [live[r0:r0 + h] for r0 in range(0, len(live), h)]
-            for rows in chunks:
-                if len(rows) > h:
-                    raise MapoptError(f"a slot of {len(rows)} rows exceeds the OU height {h}")
-                lane = slot // per_lane
-                blocks.append(Block(np.asarray(rows, dtype=np.int64), values[rows], cols))
-                where.append((xbar_base + lane // lanes, (slot % per_lane) * h, (lane % lanes) * lw))
-                slot += 1
+            if slots is None:
+                rows = np.flatnonzero(values.any(axis=1))
+                lengths = np.diff(np.append(np.arange(0, len(rows), h), len(rows)))
+            else:
+                chunks = slots[s, j]
+                lengths = np.array([len(r) for r in chunks], dtype=np.int64)
+                rows = concat_int64(chunks)
+                if np.any(lengths > h):
+                    raise MapoptError(f"a slot of {int(lengths.max())} rows exceeds the OU height {h}")
+            ids = slot + np.arange(len(lengths))
+            lane = ids // per_lane
+            where = np.column_stack([xbar_base + lane // lanes, (ids % per_lane) * h, (lane % lanes) * lw])
+            runs.append(Run(rows, lengths, values[rows], cols[:, 3],
+                            np.column_stack([np.arange(len(cols)), cols[:, :3]]), where))
+            slot += len(lengths)
         if not shared_lanes:
             xbar_base, slot = xbar_base + math.ceil(slot / (per_lane * lanes)), 0
-    return place_blocks(spec, n, m, blocks, np.array(where).reshape(-1, 3), meta)
+    return place_runs(spec, n, m, runs, meta)
 
 
 def check_groups(groups: list[np.ndarray], m: int, g: int) -> None:

@@ -11,7 +11,9 @@ column group, the rows holding a nonzero, in chunks of ``h``) or listed explicit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +57,70 @@ class Placement:
 
 
 @dataclass(frozen=True, eq=False)
+class PlacementTable(Sequence):
+    """Placements as flat arrays, the form the simulator reads and mapping files store.
+
+    ``header`` rows are ``(crossbar, row0, col0, rows, cols)``; every placement's inputs, values
+    (row-major) and column slices follow one another; ``targets`` rows are ``(placement, column,
+    output, shift, sign)``. It reads as a sequence of `Placement` views, so a mapping of millions of
+    OU slots (a 25088 x 4096 layer) needs no Python object per slot.
+    """
+
+    header: np.ndarray
+    inputs: np.ndarray
+    values: np.ndarray
+    col_slice: np.ndarray
+    targets: np.ndarray
+
+    @classmethod
+    def of(cls, placements) -> "PlacementTable":
+        """The table of a sequence of placements (itself when it is one)."""
+        if isinstance(placements, PlacementTable):
+            return placements
+        ps = list(placements)
+        header = np.array([[p.crossbar, p.row0, p.col0, p.n_rows, p.n_cols] for p in ps], dtype=np.int64)
+        targets = [np.column_stack([np.full(len(p.targets), i), p.targets]) for i, p in enumerate(ps)]
+        return cls(header.reshape(-1, 5), concat_int64([p.inputs for p in ps]),
+                   np.concatenate([p.values.ravel() for p in ps]) if ps else np.zeros(0, np.int64),
+                   concat_int64([p.col_slice for p in ps]),
+                   np.concatenate(targets).astype(np.int64) if ps else np.zeros((0, 5), np.int64))
+
+    @cached_property
+    def starts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where each placement's rows, values and columns begin in the flat arrays."""
+        rows, cols = self.header[:, 3], self.header[:, 4]
+        return tuple(np.cumsum(a) - a for a in (rows, rows * cols, cols))
+
+    @cached_property
+    def _by_placement(self) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(self.targets[:, 0], kind="stable")
+        return order, np.searchsorted(self.targets[order, 0], np.arange(len(self) + 1))
+
+    def targets_of(self, first: int, stop: int) -> np.ndarray:
+        """The target rows of placements `first` to `stop` (exclusive)."""
+        order, bounds = self._by_placement
+        return self.targets[order[bounds[first]:bounds[stop]]]
+
+    def __len__(self) -> int:
+        return int(self.header.shape[0])
+
+    def __add__(self, other) -> tuple:
+        """Joined with other placements, as a tuple (as a tuple of placements would be)."""
+        return tuple(self) + tuple(other)
+
+    def __radd__(self, other) -> tuple:
+        return tuple(other) + tuple(self)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return tuple(self[k] for k in range(*i.indices(len(self))))
+        x, r0, c0, r, c = (int(v) for v in self.header[i])
+        rs, vs, cs = (int(a[i]) for a in self.starts)
+        return Placement(x, r0, c0, self.inputs[rs:rs + r], self.values[vs:vs + r * c].reshape(r, c),
+                         self.col_slice[cs:cs + c], self.targets_of(i, i + 1)[:, 1:])
+
+
+@dataclass(frozen=True, eq=False)
 class Activations:
     """Explicitly listed OU activations: activation ``a`` switches on rows
     ``rows[ptr[a]:ptr[a+1]]`` of crossbar ``crossbar[a]`` and the ``w`` columns from ``col0[a]``."""
@@ -79,11 +145,16 @@ class Mapping:
     spec: HardwareSpec
     n_inputs: int
     n_outputs: int
-    placements: tuple[Placement, ...]
+    placements: tuple[Placement, ...] | PlacementTable
     schedule: str = "grid"
     activations: Activations | None = None
     reference: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+
+    @cached_property
+    def table(self) -> PlacementTable:
+        """The placements as one `PlacementTable` (built once)."""
+        return PlacementTable.of(self.placements)
 
     def replace(self, **changes) -> "Mapping":
         """A copy with some fields changed."""
@@ -94,16 +165,9 @@ class Mapping:
 
 def save_mapping(path: str | Path, mapping: Mapping) -> Path:
     """Write `mapping` to one ``.npz`` file of the mapopt family."""
-    ps = mapping.placements
-    header = np.array([[p.crossbar, p.row0, p.col0, p.n_rows, p.n_cols] for p in ps], dtype=np.int64).reshape(-1, 5)
-    arrays = {
-        "placement": header,
-        "inputs": concat_int64([p.inputs for p in ps]),
-        "values": concat_int64([p.values.ravel() for p in ps]),
-        "col_slice": concat_int64([p.col_slice for p in ps]),
-        "targets": np.concatenate([np.column_stack([np.full(len(p.targets), i), p.targets])
-                                   for i, p in enumerate(ps)]).astype(np.int64) if ps else np.zeros((0, 5), np.int64),
-    }
+    t = mapping.table
+    arrays = {"placement": t.header, "inputs": t.inputs, "values": t.values, "col_slice": t.col_slice,
+              "targets": t.targets}
     if mapping.activations is not None:
         acts = mapping.activations
         arrays.update(act_crossbar=acts.crossbar, act_col0=acts.col0, act_ptr=acts.ptr, act_rows=acts.rows)
@@ -137,11 +201,7 @@ def load_mapping(path: str | Path) -> Mapping:
     if np.any((targets[:, 0] < 0) | (targets[:, 0] >= len(header))):
         # such a target would belong to no placement and silently vanish
         raise InstanceError(f"{path}: array 'targets' names a placement outside 0..{len(header) - 1}")
-    r_end, v_end, c_end = np.cumsum(rows), np.cumsum(rows * cols), np.cumsum(cols)
-    placements = tuple(
-        Placement(int(x), int(r0), int(c0), inputs[r_end[i] - r:r_end[i]], values[v_end[i] - r * c:v_end[i]].reshape(r, c),
-                  col_slice[c_end[i] - c:c_end[i]], targets[targets[:, 0] == i, 1:])
-        for i, (x, r0, c0, r, c) in enumerate(header))
+    placements = PlacementTable(header, inputs, values, col_slice, targets)
     activations = None
     if schedule == "listed":
         activations = Activations(*(array(path, arrays, k, 1, "i") for k in ("act_crossbar", "act_col0", "act_ptr", "act_rows")))

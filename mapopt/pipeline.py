@@ -145,6 +145,9 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None, fixed: d
     given decision is mapped and validated (method ``given``), e.g. one kept while the weights were re-fitted.
     With `save` (a directory) the layer's mapping is written there as ``<layer>.npz`` for re-validation."""
     start = time.perf_counter()
+    reference = inst.spec if pipe.baseline is None else design(pipe.baseline, None, inst.spec.weight_bits)
+    base = mapping_cost(conventional_mapping(inst.layer.matrix, reference, "grid",  # the dense baseline's cost,
+                                             groups=inst.layer.groups))  # before any stage's mapping is alive
     report, decisions, by_type = [], {}, {}
     result, work, fan, declared = None, inst, None, None
     for i, stage in enumerate(pipe.stages):
@@ -170,6 +173,7 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None, fixed: d
             declared = decision.reference
         if i + 1 == len(pipe.stages):
             break
+        result = None  # this stage's mapping is reported; the next stage's replaces it (a large layer's is GBs)
         if isinstance(decision, Reuse):  # later stages arrange the stored leader columns in place of the layer
             fan = decision.fanout()
             work = Instance(Layer.from_matrix(fan.stored, f"{inst.name}:stored", inst.layer.weight_bits), work.spec)
@@ -185,9 +189,6 @@ def map_layer(inst: Instance, pipe: Pipeline, save: Path | None = None, fixed: d
     if rep.cost is None:
         raise MapoptError(f"layer {inst.name}: the simulator cannot cost its mapping "
                           f"({'; '.join(map(str, rep.violations)) or 'no cost'})")
-    reference = inst.spec if pipe.baseline is None else design(pipe.baseline, None, inst.spec.weight_bits)
-    base = mapping_cost(conventional_mapping(inst.layer.matrix, reference, "grid",  # the dense baseline's cost
-                                             groups=inst.layer.groups))
     cost = rep.cost.to_dict()
     layer = {
         "name": inst.name, "kind": inst.layer.kind, "groups": inst.layer.groups, "shape": list(inst.layer.shape),

@@ -79,8 +79,7 @@ def packed_listed(mapping: Mapping, rng: np.random.Generator) -> Mapping:
     in chunks of at most ``h`` (sometimes fewer, so activations are not all full)."""
     spec = mapping.spec
     fab = build_fabric(mapping.replace(schedule="orc"))
-    nz = fab.nz
-    live = np.unique(np.stack([fab.cell_xbar[nz], fab.cell_col[nz] // spec.ou_cols, fab.cell_row[nz]], axis=1), axis=0)
+    live = np.unique(np.stack([fab.cell_xbar, fab.cell_col // spec.ou_cols, fab.cell_row], axis=1), axis=0)
     listed = []
     for x, g in np.unique(live[:, :2], axis=0):
         rows = rng.permutation(live[(live[:, 0] == x) & (live[:, 1] == g), 2])

@@ -234,8 +234,8 @@ def activation_row_duplicated(m, layer, rng):
     if m.schedule != "listed":
         return None
     fab, cell_act = _read_activations(m)
-    k = int(rng.integers(len(fab.nz)))
-    cell, a = fab.nz[k], int(cell_act[k])
+    cell = int(rng.integers(len(fab.cell_val)))
+    a = int(cell_act[cell])
     acts, w = m.activations, m.spec.ou_cols
     row = int(fab.cell_row[cell])
     same = np.flatnonzero((acts.crossbar == acts.crossbar[a]) & (acts.col0 // w == acts.col0[a] // w))

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mappings import TINY, packed_listed, tiny_layer, tiny_listed, tiny_matrix
+from mappings import TINY, packed_listed, sparse_layer, tiny_layer, tiny_listed, tiny_matrix
 from strategies import hardware_specs, layers
 
 from mapopt.hardware import HardwareSpec, preset
 from mapopt.instance import instance_files, read_instance
 from mapopt.layer import Layer
 from mapopt.layout import conventional_mapping
-from mapopt.sim import build_circuit, build_fabric, cost, execute, simulate, validate
+from mapopt.sim import build_circuit, build_fabric, cost, execute, fabric, simulate, validate
 
 BUNDLED = Path(__file__).resolve().parents[1] / "instances"
 MODES = [(adc, fold) for adc in ("clip", "ideal") for fold in (True, False)]
@@ -144,8 +144,8 @@ def reference_clip(mapping, x: np.ndarray) -> np.ndarray:
     input cycle, sum the cells' ``value * input bits``, clip at the column's ADC, shift and add."""
     spec, fab = mapping.spec, build_fabric(mapping)
     segments: dict[tuple, list[int]] = {}
-    for k, cell in enumerate(fab.nz):
-        segments.setdefault((int(fab.cell_act[k]), int(fab.cell_xbar[cell]), int(fab.cell_col[cell])), []).append(cell)
+    for cell in range(len(fab.cell_val)):
+        segments.setdefault((int(fab.cell_act[cell]), int(fab.cell_xbar[cell]), int(fab.cell_col[cell])), []).append(cell)
     out = [[0] * mapping.n_outputs for _ in x]
     for cells in segments.values():
         p = mapping.placements[fab.cell_place[cells[0]]]
@@ -319,3 +319,34 @@ def test_non_integer_cells_are_a_violation():
     p = mapping.placements[0]
     bad = mapping.replace(placements=(replace(p, values=p.values + 0.5),) + mapping.placements[1:])
     assert [v.rule for v in validate(bad, layer)] == ["shape"]
+
+
+@pytest.mark.parametrize("schedule", ["grid", "orc", "listed"])
+def test_a_mapping_simulated_in_parts_reports_what_it_does_whole(monkeypatch, schedule):
+    """Parts of a few cells each (crossbar ranges) give the same cost, validity and broken rules as one part,
+    for a valid mapping, one that lost weights and one that holds a placement twice."""
+    layer = sparse_layer(300, 40, 0.6, seed=3)
+    spec = preset("orc")
+    mapping = conventional_mapping(layer.matrix, spec, "grid" if schedule == "grid" else "orc")
+    if schedule == "listed":
+        mapping = packed_listed(mapping, np.random.default_rng(0))
+    p = mapping.placements[1]
+    values = p.values.copy()
+    values[values > 0] = 0  # weights lost: function and execution differ
+    ps = mapping.placements
+    broken = [mapping.replace(placements=(ps[0], replace(p, values=values)) + ps[2:]),
+              mapping.replace(placements=ps[:1] + ps[:1] + ps[1:])]  # placement 0 twice
+    for m in [mapping] + broken:
+        whole = simulate(m, layer)
+        monkeypatch.setattr(fabric, "PART_CELLS", 2000)
+        assert len(fabric.parts(m)) > 2
+        split = simulate(m, layer)
+        monkeypatch.undo()
+        assert split.valid == whole.valid and split.exact == whole.exact
+        assert {v.rule for v in split.violations} == {v.rule for v in whole.violations}
+        a, b = split.cost.to_dict(), whole.cost.to_dict()
+        for key in ("energy_pj", "area_um2"):
+            assert a.pop(key) == pytest.approx(b.pop(key))
+        assert a == b
+    assert simulate(mapping, layer).valid and not simulate(broken[0], layer).exact
+    assert "overlap" in {v.rule for v in simulate(broken[1], layer).violations}

@@ -12,11 +12,11 @@ import numpy as np
 
 from ..layer import Layer
 from ..mapping import Mapping
-from .circuit import Circuit, build_circuit
-from .cost import CostReport, cost
+from .circuit import Circuit, build_circuit, views
+from .cost import CostReport, cost, merge
 from .execute import execute
 from .fabric import Fabric, build_fabric
-from .validate import RULES, Violation, hardware_violations, shape_violations, validate
+from .validate import RULES, Check, Violation, hardware_violations, shape_violations, validate
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,13 @@ def simulate(mapping: Mapping, layer: Layer, probes: int = 4, seed: int = 0) -> 
     violations = shape_violations(mapping, layer)
     if violations:
         return Report(valid=False, exact=False, violations=violations, cost=None, error={})
-    fab = build_fabric(mapping)
-    circ = build_circuit(fab)
-    violations = validate(mapping, layer, probes, seed, fabric=fab, circuit=circ)
+    check, costs = Check(mapping, layer, probes, seed), []
+    for fab, circ in views(mapping):
+        check.add(fab, circ)
+        costs.append(cost(mapping, fab, circ))
+    violations = check.violations()
     exact = not any(v.rule in ("function", "execution") for v in violations)
-    return Report(valid=not violations, exact=exact, violations=violations, cost=cost(mapping, fab, circ),
+    return Report(valid=not violations, exact=exact, violations=violations, cost=merge(costs),
                   error=approximation_error(mapping, layer))
 
 

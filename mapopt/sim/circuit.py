@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collections.abc import Iterator
+
 import numpy as np
 import scipy.sparse as sp
 
-from .fabric import Fabric, unique_rows
+from .fabric import Fabric, Part, build_fabric, parts, unique_rows
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,56 +49,63 @@ class Circuit:
         return np.rint(w).astype(np.int64) - self.offset
 
 
+def views(mapping) -> Iterator[tuple[Fabric, Circuit]]:
+    """The fabric and circuit of each part of `mapping` in turn (one part unless it is large)."""
+    for part in parts(mapping):
+        fab = build_fabric(mapping, part)
+        yield fab, build_circuit(fab)
+
+
 def build_circuit(fab: Fabric) -> Circuit:
     """Group the fabric's usable nonzero cells by (activation, physical column)."""
     mapping, spec = fab.mapping, fab.mapping.spec
     n, m = mapping.n_inputs, mapping.n_outputs
-    cols, col_of_place, targets = column_table(mapping)
-    nz = fab.nz
-    gcol = col_of_place[fab.cell_place[nz]] + fab.cell_lcol[nz]
-    act = fab.cell_act
-    ok = (act >= 0) & (fab.cell_input[nz] >= 0) & (fab.cell_input[nz] < n)
-    cells = nz[ok]
-    seg_of, segs = unique_rows(act[ok], fab.cell_xbar[cells], fab.cell_col[cells])
+    slices, signature, targets = column_table(mapping, fab.part)
+    ok = np.flatnonzero((fab.cell_act >= 0) & (fab.cell_input >= 0) & (fab.cell_input < n))
+    gcol = fab.cell_gcol[ok] - (mapping.table.starts[2][fab.part.first] if len(fab.cell_gcol) else 0)
+    seg_of, segs = unique_rows(fab.cell_act[ok], fab.cell_xbar[ok], fab.cell_col[ok])
     nseg = len(segs)
     first_gcol = np.zeros(nseg, dtype=np.int64)
-    first_gcol[seg_of[::-1]] = gcol[ok][::-1]
-    signature = cols["signature"]
+    first_gcol[seg_of[::-1]] = gcol[::-1]
     seg_mixed = np.zeros(nseg, dtype=bool)
-    np.logical_or.at(seg_mixed, seg_of, signature[gcol[ok]] != signature[first_gcol[seg_of]])
-    vals = fab.cell_val[cells].astype(np.float64)
-    M = sp.csr_matrix((vals, (fab.cell_input[cells], seg_of)), shape=(n, nseg))
+    np.logical_or.at(seg_mixed, seg_of, signature[gcol] != signature[first_gcol[seg_of]])
+    vals = fab.cell_val[ok].astype(np.float64)
+    M = sp.csr_matrix((vals, (fab.cell_input[ok], seg_of)), shape=(n, nseg))
     M.sum_duplicates()
-    slices = np.clip(cols["slice"][first_gcol], 0, spec.n_slices - 1)
-    caps = spec.adc_caps()[slices]
+    seg_slices = np.clip(slices[first_gcol], 0, spec.n_slices - 1)
+    caps = spec.adc_caps()[seg_slices]
     seg_max = np.bincount(seg_of, weights=vals, minlength=nseg) * (2 ** spec.dac_bits - 1)
     good_t = (targets[:, 1] >= 0) & (targets[:, 1] < m) & (targets[:, 2] >= 0) & (targets[:, 2] < 62)
     t = targets[good_t]
-    T = sp.csr_matrix((t[:, 3] * np.exp2(t[:, 2]), (t[:, 0], t[:, 1])), shape=(len(cols["slice"]), m))
-    pick = sp.csr_matrix((np.ones(nseg), (np.arange(nseg), first_gcol)), shape=(nseg, len(cols["slice"])))
+    T = sp.csr_matrix((t[:, 3] * np.exp2(t[:, 2]), (t[:, 0], t[:, 1])), shape=(len(slices), m))
+    pick = sp.csr_matrix((np.ones(nseg), (np.arange(nseg), first_gcol)), shape=(nseg, len(slices)))
     R = (pick @ T).tocsr()
-    n_targets = np.bincount(targets[:, 0], minlength=len(cols["slice"]))[first_gcol]
-    return Circuit(M, R, segs[:, 0], segs[:, 2], segs[:, 1], slices, caps, seg_max, seg_mixed, n_targets,
+    n_targets = np.bincount(targets[:, 0], minlength=len(slices))[first_gcol]
+    return Circuit(M, R, segs[:, 0], segs[:, 2], segs[:, 1], seg_slices, caps, seg_max, seg_mixed, n_targets,
                    spec.offset)
 
 
-def column_table(mapping) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Every placement column numbered globally: its slice, a target-set signature, and
-    the targets as rows ``(global column, output, shift, sign)``."""
-    ps = mapping.placements
-    ncols = np.array([p.n_cols for p in ps], dtype=np.int64)
-    col_of_place = np.cumsum(ncols) - ncols
-    slices = np.concatenate([p.col_slice for p in ps]).astype(np.int64) if ps else np.zeros(0, np.int64)
+def column_table(mapping, part: Part) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every column of the `part`'s placements, numbered from 0 in table order: its slice, a signature of its
+    set of targets (equal sets, equal signatures), and the targets as rows ``(column, output, shift, sign)``."""
+    t = mapping.table
+    col_start = t.starts[2] - t.starts[2][part.first] if part.first < len(t) else t.starts[2]
+    n_cols = int(t.header[part.first:part.stop, 4].sum())
+    rows = t.targets_of(part.first, part.stop)
+    p, col = rows[:, 0], rows[:, 1]
     # a target naming a column outside its own placement is dropped here (validate reports
-    # it); offset into the global numbering it would land on a neighbouring placement's column
-    inside = [(p.targets[:, 0] >= 0) & (p.targets[:, 0] < p.n_cols) for p in ps]
-    parts = [np.column_stack([p.targets[ok, 0] + col_of_place[i], p.targets[ok, 1:]])
-             for i, (p, ok) in enumerate(zip(ps, inside)) if ok.any()]
-    targets = np.concatenate(parts).astype(np.int64) if parts else np.zeros((0, 4), np.int64)
-    groups: dict[int, list] = {}
-    for row in targets[np.lexsort(targets.T[::-1])].tolist():
-        groups.setdefault(row[0], []).append(tuple(row[1:]))
-    ids: dict[tuple, int] = {}
-    signature = np.array([ids.setdefault(tuple(groups.get(c, ())), len(ids)) for c in range(len(slices))],
-                         dtype=np.int64)
-    return {"slice": slices, "signature": signature}, col_of_place, targets
+    # it); offset into the column numbering it would land on a neighbouring placement's column
+    inside = (col >= 0) & (col < t.header[p, 4])
+    targets = np.column_stack([col_start[p] + col, rows[:, 2:]])[inside]
+    targets = targets[np.lexsort(targets.T[::-1])]
+    triple = unique_rows(*targets[:, 1:].T)[0] if len(targets) else np.zeros(0, np.int64)
+    per_col = np.bincount(targets[:, 0], minlength=n_cols)
+    rank = np.arange(len(targets)) - (np.cumsum(per_col) - per_col)[targets[:, 0]]
+    sets = np.full((n_cols, int(per_col.max(initial=0))), -1, dtype=np.int64)
+    sets[targets[:, 0], rank] = triple
+    if sets.shape[1] <= 1:  # one target per column at most: the target itself is the signature
+        signature = sets[:, 0] if sets.shape[1] else np.full(n_cols, -1, dtype=np.int64)
+    else:
+        signature = np.unique(sets, axis=0, return_inverse=True)[1].ravel()
+    first_col = int(t.starts[2][part.first]) if part.first < len(t) else 0
+    return t.col_slice[first_col:first_col + n_cols].astype(np.int64), signature, targets

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..mapping import Mapping
-from .circuit import Circuit, build_circuit
-from .fabric import Fabric, build_fabric
+from .circuit import Circuit, build_circuit, views
+from .fabric import Fabric
 
 
 @dataclass(frozen=True)
@@ -46,14 +46,18 @@ def _summed(law, keys: np.ndarray) -> float:
 
 
 def cost(mapping: Mapping, fabric: Fabric | None = None, circuit: Circuit | None = None) -> CostReport:
-    """Cost `mapping` from its cells and activations (the single source of truth for cost)."""
-    fab = fabric if fabric is not None else build_fabric(mapping)
+    """Cost `mapping` from its cells and activations (the single source of truth for cost); with a
+    `fabric` (and `circuit`), the part of it they view."""
+    if fabric is None:
+        return merge([cost(mapping, fab, c) for fab, c in views(mapping)])
+    fab = fabric
     c = circuit if circuit is not None else build_circuit(fab)
     spec, laws = mapping.spec, mapping.spec.costs
     cycles = spec.input_cycles
     n_act = fab.n_activations
     xbars, per_xbar = np.unique(fab.act_xbar, return_counts=True)
-    n_xbars = len(np.unique(fab.cell_xbar))
+    head = mapping.table.header[fab.part.first:fab.part.stop]
+    n_xbars = len(np.unique(head[(head[:, 3] > 0) & (head[:, 4] > 0), 0]))  # crossbars holding a cell
     required = np.maximum(1, np.ceil(np.log2(1.0 + c.seg_max))).astype(int)
     adc_conf = [spec.adc_for_slice(s) for s in range(spec.n_slices)]
     adc_req = [int(required[c.seg_slice == s].max(initial=0)) for s in range(spec.n_slices)]
@@ -77,8 +81,21 @@ def cost(mapping: Mapping, fabric: Fabric | None = None, circuit: Circuit | None
     }
     area["total"] = sum(area.values())
     return CostReport(
-        crossbars=n_xbars, cells=int(len(fab.nz)), cells_placed=int(len(fab.cell_val)),
+        crossbars=n_xbars, cells=int(len(fab.cell_val)), cells_placed=fab.n_cells,
         activations_per_cycle=int(n_act), ou_activations=int(n_act * cycles),
         cycles=int(per_xbar.max(initial=0) * cycles), adc_bits=adc_conf, adc_bits_required=adc_req,
         energy_pj={k: round(float(v), 6) for k, v in energy.items()},
         area_um2={k: round(float(v), 6) for k, v in area.items()})
+
+
+def merge(parts: list[CostReport]) -> CostReport:
+    """The cost of a mapping from the costs of its parts (on disjoint crossbars): sums, the busiest
+    crossbar's cycles, the widest ADC each slice requires."""
+    if len(parts) == 1:
+        return parts[0]
+    total = {k: sum(getattr(p, k) for p in parts)
+             for k in ("crossbars", "cells", "cells_placed", "activations_per_cycle", "ou_activations")}
+    return CostReport(**total, cycles=max(p.cycles for p in parts), adc_bits=parts[0].adc_bits,
+                      adc_bits_required=[max(r) for r in zip(*(p.adc_bits_required for p in parts))],
+                      energy_pj={k: round(sum(p.energy_pj[k] for p in parts), 6) for k in parts[0].energy_pj},
+                      area_um2={k: round(sum(p.area_um2[k] for p in parts), 6) for k in parts[0].area_um2})

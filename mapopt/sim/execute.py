@@ -30,11 +30,12 @@ import scipy.sparse as sp
 
 from ..errors import MapoptError
 from ..mapping import Mapping
-from .circuit import Circuit, build_circuit
-from .fabric import build_fabric, unique_rows
+from .circuit import Circuit, views
+from .fabric import unique_rows
 
 ADC_MODES = ("clip", "ideal")
 FLOAT32_EXACT = 2.0 ** 24  # float32 holds every integer below this exactly
+DENSE_FOLD_BYTES = 1 << 28  # a folded matrix under this size is multiplied dense
 CHUNK_BYTES = 1 << 23  # batch chunks keep intermediate arrays near this size (bounds memory, keeps speed)
 
 _DERIVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -50,20 +51,25 @@ def execute(mapping: Mapping, inputs: np.ndarray, adc: str = "clip", fold: bool 
     if adc not in ADC_MODES:
         raise MapoptError(f"adc must be one of {ADC_MODES}, got {adc!r}")
     x = check_inputs(mapping, inputs)
-    c = circuit if circuit is not None else build_circuit(build_fabric(mapping))
-    spec = mapping.spec
-    if adc == "ideal":
-        y = _folded(c, x, "all") if fold else _tiled(c, x, spec.input_bits)
-    elif not fold:
-        y = _bit_serial(c, x, "all", spec)
-    else:
-        y = _folded(c, x, "safe")
-        if not _segments(c, "safe").all():
-            y += _bit_serial(c, x, "unsafe", spec)
-    if c.offset:
-        y -= c.offset * x.sum(axis=1, keepdims=True)
+    circuits = [circuit] if circuit is not None else (c for _, c in views(mapping))
+    y = sum(partial_outputs(c, x, adc, fold, mapping.spec) for c in circuits)
+    if mapping.spec.offset:
+        y = y - mapping.spec.offset * x.sum(axis=1, keepdims=True)
     out = np.rint(y).astype(np.int64)
     return out[0] if np.ndim(inputs) == 1 else out
+
+
+def partial_outputs(c: Circuit, x: np.ndarray, adc: str, fold: bool, spec) -> np.ndarray:
+    """What the circuit's (one part's) ADCs add into the outputs on inputs `x`, before the offset correction
+    (float64, integral): the parts of a mapping sum to its outputs."""
+    if adc == "ideal":
+        return _folded(c, x, "all") if fold else _tiled(c, x, spec.input_bits)
+    if not fold:
+        return _bit_serial(c, x, "all", spec)
+    y = _folded(c, x, "safe")
+    if not _segments(c, "safe").all():
+        y += _bit_serial(c, x, "unsafe", spec)
+    return y
 
 
 def check_inputs(mapping: Mapping, inputs: np.ndarray) -> np.ndarray:
@@ -96,11 +102,15 @@ def _segments(c: Circuit, which: str) -> np.ndarray:
 
 
 def _folded(c: Circuit, x: np.ndarray, which: str) -> np.ndarray:
-    """``x @ (M R)`` over the segments `which` names: exact when none of them can clip."""
+    """``x @ (M R)`` over the segments `which` names: exact when none of them can clip. The folded matrix
+    is multiplied dense (BLAS) unless that would take more than `DENSE_FOLD_BYTES` for a mostly-zero matrix
+    (a pruned 25088 x 4096 layer, or one part of it)."""
     def build():
         keep = _segments(c, which)
-        return (c.M[:, keep] @ c.R[keep]).toarray()
-    return x.astype(np.float64) @ _derived(c, ("folded", which), build)
+        folded = (c.M[:, keep] @ c.R[keep]).tocsr()
+        big = 8 * np.prod(folded.shape) > DENSE_FOLD_BYTES and folded.nnz < np.prod(folded.shape) / 4
+        return folded if big else folded.toarray()
+    return np.asarray(x.astype(np.float64) @ _derived(c, ("folded", which), build))
 
 
 @dataclass(frozen=True)

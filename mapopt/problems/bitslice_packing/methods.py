@@ -102,10 +102,17 @@ def _exact_pass(subs: list[Subproblem], bins: list[np.ndarray], bounds: list[int
 
 
 def _pack_batch(subs, packer, h, seed, deadline=None):
-    """`packer` on each subproblem in turn, first-fit decreasing once the time left would only pay for it."""
+    """`packer` on each subproblem in turn until the time left before `deadline` would not pay for first-fit
+    decreasing on the rest; then next fit on all the rest at once (rows in order, in lockstep), whose time
+    grows with the longest subproblem only."""
     left = np.cumsum([len(s.sizes) for s in subs][::-1])[::-1] * FFD_SECONDS_PER_ITEM
-    return [(_ffd if expired(None if deadline is None else deadline - ffd) else packer)(s, h, seed)
-            for s, ffd in zip(subs, left)]
+    out = []
+    for s, ffd in zip(subs, left):
+        if deadline is not None and expired(deadline - ffd):
+            rest = subs[len(out):]
+            return out + vp.next_fit_all([r.sizes for r in rest], np.array([r.capacity for r in rest]), h)
+        out.append(packer(s, h, seed))
+    return out
 
 
 def _groups(inst: Instance, matrix: np.ndarray, params: Params, run: Run) -> list[np.ndarray]:

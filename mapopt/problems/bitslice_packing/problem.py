@@ -57,7 +57,8 @@ def subproblems(matrix: np.ndarray, spec: HardwareSpec, groups: list[np.ndarray]
         for j, outputs in enumerate(groups):
             values, _ = cset.group(np.asarray(outputs, dtype=np.int64))
             rows = np.flatnonzero(values.any(axis=1))
-            out.append(Subproblem(s, j, rows, values[rows].astype(np.int64) * top, int(caps[slice_index]), slice_index))
+            # 32-bit sizes: a 25088 x 4096 layer has about 50 million rows to pack
+            out.append(Subproblem(s, j, rows, values[rows].astype(np.int32) * top, int(caps[slice_index]), slice_index))
     return out
 
 
