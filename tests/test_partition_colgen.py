@@ -129,6 +129,7 @@ def test_integer_solve_in_rounds_of_cheapest_columns_stays_valid(monkeypatch):
     """Few columns per MILP: rounds over the cheapest columns, each incumbent tightening the room, until one
     holds every column a cheaper grouping could use; the bound never passes the optimum."""
     monkeypatch.setattr(colgen, "ROOM_PER_VERTEX", 1)
+    monkeypatch.setattr(colgen, "CHEAPEST_PER_VERTEX", 1)
     for seed in range(10):
         hg = random_hypergraph(seed, m=9, g=3, h=2)
         opt = brute_force(hg)
