@@ -64,8 +64,9 @@ class Layer:
 
     @cached_property
     def matrix(self) -> np.ndarray:
-        """The quantized layer matrix ``W`` (n x m, int64; read-only, built once: a large layer's is hundreds of MB)."""
-        return _frozen(unroll(self.quantized, self.groups).astype(np.int64))
+        """The quantized layer matrix ``W`` (n x m, int64; read-only, built once: a large layer's is hundreds of MB;
+        a plain layer's is a view of its int64 weights)."""
+        return _frozen(unroll(self.quantized, self.groups).astype(np.int64, copy=False))
 
     @property
     def float_matrix(self) -> np.ndarray | None:

@@ -169,14 +169,16 @@ def run_table(runs: list[Run]) -> PlacementTable:
     runs = [r for r in runs if len(r.lengths)]
     k = np.array([len(r.lengths) for r in runs], dtype=np.int64)
     c = np.array([r.values.shape[1] for r in runs], dtype=np.int64)
-    first = np.cumsum(k) - k
     lengths = concat_int64([r.lengths for r in runs])
     where = np.concatenate([r.where for r in runs]).astype(np.int64) if runs else np.zeros((0, 3), np.int64)
     header = np.column_stack([where, lengths, np.repeat(c, k)])
-    # per block one row of targets per column: the table's largest array, kept in 32 bits
-    targets = _concat([np.column_stack([np.repeat(f + np.arange(len(r.lengths)), len(r.targets)),
-                                        np.tile(r.targets, (len(r.lengths), 1))]) for f, r in zip(first, runs)],
-                      np.int32, (0, 5))
+    # every block repeats its run's targets: the table's largest array, built by one gather, in 32 bits
+    per_run = np.array([len(r.targets) for r in runs], dtype=np.int64)
+    own = _concat([r.targets for r in runs], np.int32, (0, 4))
+    block_rows = np.repeat(per_run, k)
+    start = np.repeat(np.repeat(np.cumsum(per_run) - per_run, k), block_rows)
+    at = start + np.arange(int(block_rows.sum())) - np.repeat(np.cumsum(block_rows) - block_rows, block_rows)
+    targets = np.column_stack([np.repeat(np.arange(len(header), dtype=np.int32), block_rows), own[at]])
     return PlacementTable(header, _concat([r.inputs for r in runs], np.int32),
                           _concat([r.values.ravel() for r in runs],
                                   np.result_type(*[r.values for r in runs]) if runs else np.int64),
@@ -209,8 +211,8 @@ def compact_mapping(matrix: np.ndarray, spec: HardwareSpec, groups: list[np.ndar
     """Each group's live rows stored contiguously in OU slots of at most ``h`` rows, slots filling crossbar lanes.
 
     A group holds at most ``g`` outputs; every output must be in exactly one group.
-    `slots` gives, per (crossbar set, group), the rows of each slot (bit-slice packing
-    chooses them); by default the live rows are cut into chunks of ``h`` in order. With
+    `slots` gives, per (crossbar set, group), the rows of its slots one after another and how many
+    each slot has (bit-slice packing chooses them); by default the live rows are cut into chunks of ``h`` in order. With
     `shared_lanes` all sets fill one sequence of crossbars (a per-column shift makes that
     possible) instead of one crossbar set each.
     """
@@ -229,9 +231,7 @@ def compact_mapping(matrix: np.ndarray, spec: HardwareSpec, groups: list[np.ndar
                 rows = np.flatnonzero(values.any(axis=1))
                 lengths = np.diff(np.append(np.arange(0, len(rows), h), len(rows)))
             else:
-                chunks = slots[s, j]
-                lengths = np.array([len(r) for r in chunks], dtype=np.int64)
-                rows = concat_int64(chunks)
+                rows, lengths = (np.asarray(a, dtype=np.int64) for a in slots[s, j])
                 if np.any(lengths > h):
                     raise MapoptError(f"a slot of {int(lengths.max())} rows exceeds the OU height {h}")
             ids = slot + np.arange(len(lengths))

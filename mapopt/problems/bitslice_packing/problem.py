@@ -115,8 +115,9 @@ class Params(contract.Params):
 
 @dataclass(frozen=True, eq=False)
 class SlicePacking:
-    """Which kept rows share an OU activation: `slots[set, group]` lists the rows of each activation of that
-    crossbar set and filter group; under `groups`, the ADC bits per slice, whether all planes share lanes,
+    """Which kept rows share an OU activation: `slots[set, group]` is ``(rows, lengths)``, the rows of each
+    activation of that crossbar set and filter group one after another and how many each has (two arrays, not
+    one per activation: a 25088 x 4096 layer has millions); under `groups`, the ADC bits per slice, whether all planes share lanes,
     and `matrix`, a bit-sparse projection of the layer (None: the layer's own)."""
 
     groups: tuple[np.ndarray, ...]
@@ -142,12 +143,13 @@ def outcome(inst: Instance, spec: HardwareSpec, matrix: np.ndarray, groups, subs
             **stats) -> Outcome:
     """The packing of `matrix` with its objective and bound in OU activations per input vector; a `matrix`
     other than the layer's (a bit-sparse projection) is declared as the reference."""
-    slots = {(sub.set_index, sub.group_index): [sub.rows[b == k] for k in range(int(b.max()) + 1 if len(b) else 0)]
+    slots = {(sub.set_index, sub.group_index): (sub.rows[np.argsort(b, kind="stable")],
+                                                 np.bincount(b, minlength=int(b.max()) + 1 if len(b) else 0))
              for sub, b in zip(subs, bins)}
     adc_bits = tuple(spec.adc_for_slice(s) for s in range(spec.n_slices))
     changed = not np.array_equal(matrix, inst.layer.matrix)
     decision = SlicePacking(tuple(groups), slots, adc_bits, shared_lanes, matrix if changed else None)
-    per_cycle = sum(len(v) for v in slots.values())
+    per_cycle = sum(len(lengths) for _, lengths in slots.values())
     packing_bound = sum(bounds)
     lb = packing_bound if grouping_fixed else min(packing_bound, grouping_free_bound(matrix, spec))
     per_slice = {}
