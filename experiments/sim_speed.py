@@ -1,6 +1,6 @@
 """Simulator speed against the physical limit, a float64 BLAS product of the same layer and batch.
 
-Run: ``python experiments/sim_speed.py [--batch 256] [--out results/sim_speed.json]``.
+Run: ``python experiments/sim_speed.py [--batch 256] [--shapes 4608x512 25088x4096] [--out results/sim_speed.json]``.
 
 The reference ``x @ W`` in float64 is exact for these integer ranges (numpy's int64
 product is about 50x slower and is not the reference). On real layers (the largest
@@ -16,6 +16,8 @@ measured in the same rounds:
   segment, against ``input_cycles x n_slices`` reference products (target 2x).
 
 The first call of each mode (``*_first``) includes what `execute` derives once per circuit.
+``--shapes`` adds synthetic linear layers at the seeds' scale (80 % pruned, ORC preset);
+one the simulator views in parts is executed part by part. Peak RSS is the process's so far.
 Every output is checked to equal the reference exactly. Writes the JSON and a markdown
 table next to it, and prints the table.
 """
@@ -26,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import sys
 import time
 from pathlib import Path
@@ -33,14 +36,20 @@ from pathlib import Path
 import numpy as np
 import scipy
 
+from mapopt.hardware import preset
 from mapopt.instance import instance_files, read_instance
+from mapopt.layer import Layer
 from mapopt.layout import conventional_mapping
 from mapopt.sim import build_circuit, build_fabric, execute
+from mapopt.sim.execute import part_circuits
+from mapopt.sim.fabric import parts
 
 ROOT = Path(__file__).resolve().parents[1]
 # (network directory, how many of its largest conv layers)
 NETWORKS = [("resnet20", 3), ("resnet44", 1)]
 SCHEDULES = ("grid", "orc")
+SPARSITY = 0.8  # of the synthetic layers (the seeds' headline sparsity)
+LARGE = 1 << 20  # weights above which a layer gets at most 3 rounds
 TARGETS = {"tiled": 3.0, "serial": 2.0}
 MODES = {"fast": dict(adc="clip", fold=True), "tiled": dict(adc="ideal", fold=False),
          "serial": dict(adc="clip", fold=False)}
@@ -61,33 +70,54 @@ def seconds(fn) -> float:
     return time.perf_counter() - t0
 
 
-def measure(path: Path, schedule: str, batch: int, repeats: int, seed: int) -> dict:
+def synthetic(shape: str) -> tuple[str, Layer]:
+    """A linear layer of ``NxM`` inputs x outputs: Gaussian weights magnitude-pruned to `SPARSITY` (seed 0)."""
+    n, m = (int(v) for v in shape.lower().split("x"))
+    weight = np.random.default_rng(0).normal(size=(m, n)).astype(np.float32)
+    weight[np.abs(weight) < np.quantile(np.abs(weight), SPARSITY)] = 0
+    return "synthetic", Layer.from_weights(weight, f"{n}x{m}")
+
+
+def measure(network: str, layer: Layer, spec, schedule: str, batch: int, repeats: int, seed: int) -> dict:
     """Every mode's time and exactness on one layer under one schedule.
 
     The modes and the reference take turns for `repeats` rounds (the reference ten calls a
-    round), so load from elsewhere hits them alike; the fastest call of each counts.
+    round), so load from elsewhere hits them alike; the fastest call of each counts. A mapping
+    the simulator views in more than one part is executed part by part (`execute` without a
+    circuit: every part's circuit is built on the first call and kept); its ``build`` is then
+    that first call's extra time over the next one.
     """
-    inst = read_instance(path)
-    spec, matrix = inst.spec, inst.layer.matrix
+    matrix = layer.matrix
     mapping = conventional_mapping(matrix, spec, schedule)
-    build = min(seconds(lambda: build_circuit(build_fabric(mapping))) for _ in range(repeats))
-    circuit = build_circuit(build_fabric(mapping))
+    whole = len(parts(mapping)) == 1
     x = np.random.default_rng(seed).integers(0, 2 ** spec.input_bits, size=(batch, matrix.shape[0]))
     xf, wf = x.astype(np.float64), matrix.astype(np.float64)
-    want = x @ matrix
-    if not np.array_equal(np.rint(xf @ wf).astype(np.int64), want):
-        raise SystemExit(f"{path}: the float64 reference is not exact")
-    no_clip = bool(np.all(circuit.seg_max <= circuit.seg_cap))
-    row = {"network": path.parent.name, "layer": inst.name, "shape": list(matrix.shape),
-           "sparsity": round(inst.layer.sparsity, 4), "schedule": schedule, "segments": circuit.n_segments,
-           "cells": int(circuit.M.nnz), "no_clip_proven": no_clip, "input_cycles": spec.input_cycles,
-           "n_slices": spec.n_slices, "build_ms": build * 1e3}
+    if matrix.shape[0] * (2 ** spec.input_bits - 1) * np.abs(matrix).max(initial=0) >= 2 ** 53:
+        raise SystemExit(f"{network}/{layer.name}: the float64 reference would not be exact")
+    want = np.rint(xf @ wf).astype(np.int64)  # exact: every partial sum stays below 2^53
+    if whole:
+        build = min(seconds(lambda: build_circuit(build_fabric(mapping))) for _ in range(repeats))
+        circuit = build_circuit(build_fabric(mapping))
+        circuits = [circuit]
+    else:
+        first = seconds(lambda: execute(mapping, x[:1], adc="ideal"))
+        build = first - seconds(lambda: execute(mapping, x[:1], adc="ideal"))
+        circuit, circuits = None, part_circuits(mapping)
+    no_clip = all(bool(np.all(c.seg_max <= c.seg_cap)) for c in circuits)
+    row = {"network": network, "layer": layer.name, "shape": list(matrix.shape), "parts": len(circuits),
+           "sparsity": round(layer.sparsity, 4), "schedule": schedule,
+           "segments": sum(c.n_segments for c in circuits), "cells": sum(int(c.M.nnz) for c in circuits),
+           "no_clip_proven": no_clip, "input_cycles": spec.input_cycles, "n_slices": spec.n_slices,
+           "build_ms": build * 1e3}
     calls = {"ref": lambda: xf @ wf}
     for mode, kwargs in MODES.items():
         if mode == "fast" and not no_clip:
             continue
-        fresh = build_circuit(build_fabric(mapping))  # its first call derives what the mode needs
-        row[f"{mode}_first_ms"] = seconds(lambda: execute(mapping, x, circuit=fresh, **kwargs)) * 1e3
+        if whole:
+            fresh = build_circuit(build_fabric(mapping))  # its first call derives what the mode needs
+            row[f"{mode}_first_ms"] = seconds(lambda: execute(mapping, x, circuit=fresh, **kwargs)) * 1e3
+        else:
+            row[f"{mode}_first_ms"] = seconds(lambda: execute(mapping, x, **kwargs)) * 1e3
         row[f"{mode}_exact"] = bool(np.array_equal(execute(mapping, x, circuit=circuit, **kwargs), want))
         calls[mode] = lambda kwargs=kwargs: execute(mapping, x, circuit=circuit, **kwargs)
     best = dict.fromkeys(calls, np.inf)
@@ -98,6 +128,7 @@ def measure(path: Path, schedule: str, batch: int, repeats: int, seed: int) -> d
     row["fast_ratio"] = row["fast_ms"] / row["ref_ms"] if "fast_ms" in row else None
     row["tiled_ratio"] = row["tiled_ms"] / row["ref_ms"]
     row["serial_ratio"] = row["serial_ms"] / (spec.input_cycles * spec.n_slices * row["ref_ms"])
+    row["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # this run's so far
     return row
 
 
@@ -114,15 +145,18 @@ def environment() -> dict:
 
 def table(rows: list[dict]) -> str:
     """Markdown table of the ratios (times in ms)."""
-    head = ("| layer | schedule | segments | build ms | ref ms | fast / ref | tiled / ref (target 3) "
-            "| serial / (cycles x slices x ref) (target 2) | exact |\n|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| layer | shape | schedule | parts | segments | build ms | ref ms | fast / ref | tiled / ref (target 3) "
+            "| serial / (cycles x slices x ref) (target 2) | exact | peak RSS GiB |\n"
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
     lines = []
     for r in rows:
         fast = "-" if r["fast_ratio"] is None else f"{r['fast_ratio']:.2f}"
         exact = all(v for k, v in r.items() if k.endswith("_exact"))
-        lines.append(f"| {r['network']}/{r['layer']} | {r['schedule']} | {r['segments']} | {r['build_ms']:.1f} "
+        lines.append(f"| {r['network']}/{r['layer']} | {r['shape'][0]} x {r['shape'][1]} | {r['schedule']} "
+                     f"| {r['parts']} | {r['segments']} | {r['build_ms']:.1f} "
                      f"| {r['ref_ms']:.3f} | {fast} | {r['tiled_ratio']:.2f} "
-                     f"| {r['serial_ratio']:.2f} ({r['input_cycles']}x{r['n_slices']}) | {'yes' if exact else 'NO'} |")
+                     f"| {r['serial_ratio']:.2f} ({r['input_cycles']}x{r['n_slices']}) | {'yes' if exact else 'NO'} "
+                     f"| {r['peak_rss_gib']:.2f} |")
     worst = {m: max(r[f"{m}_ratio"] for r in rows) for m in TARGETS}
     tail = ", ".join(f"{m} {worst[m]:.2f} (target {TARGETS[m]:g})" for m in TARGETS)
     return head + "\n".join(lines) + f"\n\nWorst ratio: {tail}.\n"
@@ -133,15 +167,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=256, help="input vectors per call")
     parser.add_argument("--repeats", type=int, default=15, help="rounds of calls; the fastest call counts")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    parser.add_argument("--shapes", nargs="*", default=[], metavar="NxM",
+                        help=f"synthetic linear layers too (inputs x outputs, {SPARSITY:.0%} pruned, orc preset), "
+                             "e.g. 4608x512 25088x4096; above a million weights at most 3 rounds")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "sim_speed.json", help="JSON to write")
     args = parser.parse_args(argv)
-    files = [f for name, k in NETWORKS for f in largest_convs(ROOT / "instances" / name, k)]
+    layers = [(f.parent.name, read_instance(f)) for name, k in NETWORKS
+              for f in largest_convs(ROOT / "instances" / name, k)]
+    layers = [(net, inst.layer, inst.spec) for net, inst in layers]
+    layers += [(*synthetic(shape), preset("orc")) for shape in args.shapes]
     load = os.getloadavg()  # other work on the machine skews every ratio; recorded to judge a run
     rows = []
-    for f in files:
+    for network, layer, spec in layers:
         for schedule in SCHEDULES:
-            rows.append(measure(f, schedule, args.batch, args.repeats, args.seed))
-            print(f"{f.parent.name}/{f.stem} {schedule}: done", file=sys.stderr)
+            big = layer.matrix.size > LARGE
+            rows.append(measure(network, layer, spec, schedule, args.batch, min(args.repeats, 3) if big else
+                                args.repeats, args.seed))
+            print(f"{network}/{layer.name} {schedule}: done", file=sys.stderr)
     env = environment()
     text = (f"# Simulator speed against a float64 BLAS product\n\nCommand: `python experiments/sim_speed.py "
             f"{' '.join(sys.argv[1:])}`".rstrip() + f"\n\nBatch {args.batch}, best of {args.repeats} rounds; "

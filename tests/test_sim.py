@@ -349,4 +349,11 @@ def test_a_mapping_simulated_in_parts_reports_what_it_does_whole(monkeypatch, sc
             assert a.pop(key) == pytest.approx(b.pop(key))
         assert a == b
     assert simulate(mapping, layer).valid and not simulate(broken[0], layer).exact
+    x = np.random.default_rng(1).integers(0, 2 ** spec.input_bits, size=(5, layer.n_inputs))
+    monkeypatch.setattr(fabric, "PART_CELLS", 2000)
+    split = {(adc, fold): execute(mapping, x, adc=adc, fold=fold) for adc in ("clip", "ideal") for fold in (True, False)}
+    monkeypatch.undo()
+    whole = mapping.replace()  # a new mapping: its circuits are built anew, in one part
+    for (adc, fold), y in split.items():
+        np.testing.assert_array_equal(y, execute(whole, x, adc=adc, fold=fold))
     assert "overlap" in {v.rule for v in simulate(broken[1], layer).violations}

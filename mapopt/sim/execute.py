@@ -39,6 +39,7 @@ DENSE_FOLD_BYTES = 1 << 28  # a folded matrix under this size is multiplied dens
 CHUNK_BYTES = 1 << 23  # batch chunks keep intermediate arrays near this size (bounds memory, keeps speed)
 
 _DERIVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_CIRCUITS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def execute(mapping: Mapping, inputs: np.ndarray, adc: str = "clip", fold: bool = True,
@@ -46,17 +47,33 @@ def execute(mapping: Mapping, inputs: np.ndarray, adc: str = "clip", fold: bool 
     """Outputs (batch x m, int64) of `mapping` on integer `inputs` (batch x n or n).
 
     ``adc="ideal"`` never clips. ``fold=False`` computes every segment per OU (the tiled
-    mode, or bit-serial with clipping) instead of folding the ones that cannot clip.
+    mode, or bit-serial with clipping) instead of folding the ones that cannot clip. Without a
+    `circuit`, the circuits of the mapping's parts are built on the first call and kept while
+    the mapping lives.
     """
     if adc not in ADC_MODES:
         raise MapoptError(f"adc must be one of {ADC_MODES}, got {adc!r}")
     x = check_inputs(mapping, inputs)
-    circuits = [circuit] if circuit is not None else (c for _, c in views(mapping))
-    y = sum(partial_outputs(c, x, adc, fold, mapping.spec) for c in circuits)
+    circuits = [circuit] if circuit is not None else part_circuits(mapping)
+    if fold and len(circuits) > 1:  # the parts' folded matrices summed: one product for all of them
+        which = "all" if adc == "ideal" else "safe"
+        y = _product(x, _derived(circuits[0], ("parts folded", which), lambda: _summed_folds(circuits, which)))
+        if adc == "clip":
+            y = y + sum(_bit_serial(c, x, "unsafe", mapping.spec) for c in circuits if not _segments(c, "safe").all())
+    else:
+        y = sum(partial_outputs(c, x, adc, fold, mapping.spec) for c in circuits)
     if mapping.spec.offset:
         y = y - mapping.spec.offset * x.sum(axis=1, keepdims=True)
     out = np.rint(y).astype(np.int64)
     return out[0] if np.ndim(inputs) == 1 else out
+
+
+def part_circuits(mapping: Mapping) -> list[Circuit]:
+    """The circuits of the mapping's parts, built on the first call and kept while the mapping lives
+    (repeated execution of a large mapping builds them once)."""
+    if mapping not in _CIRCUITS:
+        _CIRCUITS[mapping] = [c for _, c in views(mapping)]
+    return _CIRCUITS[mapping]
 
 
 def partial_outputs(c: Circuit, x: np.ndarray, adc: str, fold: bool, spec) -> np.ndarray:
@@ -102,15 +119,30 @@ def _segments(c: Circuit, which: str) -> np.ndarray:
 
 
 def _folded(c: Circuit, x: np.ndarray, which: str) -> np.ndarray:
-    """``x @ (M R)`` over the segments `which` names: exact when none of them can clip. The folded matrix
-    is multiplied dense (BLAS) unless that would take more than `DENSE_FOLD_BYTES` for a mostly-zero matrix
-    (a pruned 25088 x 4096 layer, or one part of it)."""
-    def build():
-        keep = _segments(c, which)
-        folded = (c.M[:, keep] @ c.R[keep]).tocsr()
-        big = 8 * np.prod(folded.shape) > DENSE_FOLD_BYTES and folded.nnz < np.prod(folded.shape) / 4
-        return folded if big else folded.toarray()
-    return np.asarray(x.astype(np.float64) @ _derived(c, ("folded", which), build))
+    """``x @ (M R)`` over the segments `which` names: exact when none of them can clip."""
+    return _product(x, _derived(c, ("folded", which), lambda: _for_product(_fold(c, which))))
+
+
+def _fold(c: Circuit, which: str) -> sp.csr_matrix:
+    """``M R`` over the segments `which` names (sparse, inputs x outputs)."""
+    keep = _segments(c, which)
+    return (c.M[:, keep] @ c.R[keep]).tocsr()
+
+
+def _summed_folds(circuits: list[Circuit], which: str):
+    """The folded matrices of a mapping's parts, summed (ready for `_product`)."""
+    return _for_product(sum((_fold(c, which) for c in circuits[1:]), _fold(circuits[0], which)))
+
+
+def _for_product(folded: sp.csr_matrix):
+    """A folded matrix as it is multiplied: dense (BLAS) unless that would take more than `DENSE_FOLD_BYTES`
+    for a mostly-zero matrix (a pruned 25088 x 4096 layer)."""
+    big = 8 * np.prod(folded.shape) > DENSE_FOLD_BYTES and folded.nnz < np.prod(folded.shape) / 4
+    return folded if big else folded.toarray()
+
+
+def _product(x: np.ndarray, folded) -> np.ndarray:
+    return np.asarray(x.astype(np.float64) @ folded)
 
 
 @dataclass(frozen=True)
