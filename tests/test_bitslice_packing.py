@@ -177,3 +177,20 @@ def test_vbp_reader_rejects_oversized_items():
 
     with pytest.raises(InstanceError, match="exceeds"):
         parse(vbp_text([[11, 1]], [10, 10]), "x")
+
+
+def test_lockstep_first_fit_packs_every_instance_as_first_fit_over_its_last_bins_would():
+    """`first_fit_all` on 50 instances at once: one open bin gives next fit, unboundedly many first fit,
+    each instance exactly as packed alone; every packing keeps capacity and cardinality."""
+    rng = np.random.default_rng(0)
+    instances = [rng.integers(0, 3, size=(int(rng.integers(0, 40)), 4)) for _ in range(50)]
+    caps = rng.integers(3, 8, size=50)
+    nf = vp.first_fit_all(instances, caps, 5, open_bins=1, batch=7)
+    ff = vp.first_fit_all(instances, caps, 5, open_bins=10 ** 4, batch=7)
+    few = vp.first_fit_all(instances, caps, 5, open_bins=3, batch=7)
+    for x, c, a, b, bins in zip(instances, caps, nf, ff, few):
+        items = np.arange(len(x))
+        np.testing.assert_array_equal(a, vp.next_fit(x, np.full(4, c), 5, items) if len(x) else a)
+        np.testing.assert_array_equal(b, vp.first_fit(x, np.full(4, c), 5, items) if len(x) else b)
+        for k in np.unique(bins):
+            assert (bins == k).sum() <= 5 and np.all(x[bins == k].sum(axis=0) <= c)

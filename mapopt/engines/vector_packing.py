@@ -251,11 +251,12 @@ def next_fit(sizes: np.ndarray, capacity: np.ndarray, k: int, items: np.ndarray)
     return bins
 
 
-def next_fit_all(instances: list[np.ndarray], capacities: np.ndarray, cardinality: int,
-                 batch: int = 512) -> list[np.ndarray]:
-    """Next fit on many instances at once, items in their given order, in lockstep: step ``t`` places item
-    ``t`` of every instance, so the time grows with the longest instance rather than with how many there
-    are (the 4096 subproblems of a 25088 x 4096 layer in seconds). Instances share their item dimension."""
+def first_fit_all(instances: list[np.ndarray], capacities: np.ndarray, cardinality: int, open_bins: int = 8,
+                  batch: int = 512) -> list[np.ndarray]:
+    """First fit over the last `open_bins` bins opened (1: next fit), items in their given order, on many
+    instances at once and in lockstep: step ``t`` places item ``t`` of every instance, so the time grows with
+    the longest instance rather than with how many there are (the 4096 subproblems of a 25088 x 4096 layer
+    in seconds). Instances share their item dimension."""
     lengths = np.array([len(x) for x in instances], dtype=np.int64)
     out = [np.zeros(0, np.int64)] * len(instances)
     by_length = np.argsort(-lengths, kind="stable")
@@ -267,20 +268,28 @@ def next_fit_all(instances: list[np.ndarray], capacities: np.ndarray, cardinalit
         items = items.reshape(len(items), -1)
         start = np.cumsum(lengths[chunk]) - lengths[chunk]
         cap = np.asarray(capacities)[chunk][:, None]
-        load = np.zeros((len(chunk), items.shape[1]), dtype=np.int64)
-        count, current = np.zeros(len(chunk), np.int64), np.zeros(len(chunk), np.int64)
+        room = np.zeros((len(chunk), open_bins, items.shape[1]), dtype=np.int64)
+        count = np.full((len(chunk), open_bins), cardinality, dtype=np.int64)  # no bin open yet: all full
+        ids = np.zeros((len(chunk), open_bins), dtype=np.int64)
+        opened = np.zeros(len(chunk), dtype=np.int64)
         bins = np.empty(len(items), dtype=np.int64)
         running = np.searchsorted(-lengths[chunk], -np.arange(int(lengths[chunk[0]])), side="left")
         for t, a in enumerate(running):  # a: how many instances have an item t
-            at = start[:a] + t
+            at, rows = start[:a] + t, np.arange(a)
             size = items[at]
-            full = (count[:a] == cardinality) | ((load[:a] + size) > cap[:a]).any(axis=1)
-            current[:a] += full
-            load[:a][full] = 0
-            count[:a][full] = 0
-            load[:a] += size
-            count[:a] += 1
-            bins[at] = current[:a]
+            fits = (room[:a] >= size[:, None, :]).all(axis=2) & (count[:a] < cardinality)
+            slot = np.where(fits, ids[:a], np.iinfo(np.int64).max).argmin(axis=1)  # the oldest bin that fits
+            new = ~fits[rows, slot]
+            if new.any():  # open a bin in the slot of the oldest one
+                fresh = rows[new]
+                slot[new] = opened[fresh] % open_bins
+                ids[fresh, slot[new]] = opened[fresh]
+                room[fresh, slot[new]] = cap[fresh]
+                count[fresh, slot[new]] = 0
+                opened[fresh] += 1
+            room[rows, slot] -= size
+            count[rows, slot] += 1
+            bins[at] = ids[rows, slot]
         for k, i in enumerate(chunk):
             out[i] = bins[start[k]:start[k] + lengths[i]]
     return out

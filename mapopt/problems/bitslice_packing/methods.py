@@ -103,15 +103,26 @@ def _exact_pass(subs: list[Subproblem], bins: list[np.ndarray], bounds: list[int
 
 def _pack_batch(subs, packer, h, seed, deadline=None):
     """`packer` on each subproblem in turn until the time left before `deadline` would not pay for first-fit
-    decreasing on the rest; then next fit on all the rest at once (rows in order, in lockstep), whose time
-    grows with the longest subproblem only."""
+    decreasing on the rest; then first fit decreasing over the last few bins opened on all the rest at once
+    (in lockstep), whose time grows with the longest subproblem only."""
     left = np.cumsum([len(s.sizes) for s in subs][::-1])[::-1] * FFD_SECONDS_PER_ITEM
     out = []
     for s, ffd in zip(subs, left):
         if deadline is not None and expired(deadline - ffd):
-            rest = subs[len(out):]
-            return out + vp.next_fit_all([r.sizes for r in rest], np.array([r.capacity for r in rest]), h)
+            return out + _lockstep(subs[len(out):], h)
         out.append(packer(s, h, seed))
+    return out
+
+
+def _lockstep(subs: list[Subproblem], h: int) -> list[np.ndarray]:
+    """Every subproblem packed at once by `vector_packing.first_fit_all`, items by decreasing relative size."""
+    orders = [vp.order(s.sizes, np.array([s.capacity]), "sum") for s in subs]
+    packed = vp.first_fit_all([s.sizes[o] for s, o in zip(subs, orders)], np.array([s.capacity for s in subs]), h)
+    out = []
+    for o, b in zip(orders, packed):
+        bins = np.empty(len(o), dtype=np.int64)
+        bins[o] = b
+        out.append(bins)
     return out
 
 
