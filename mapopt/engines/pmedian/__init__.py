@@ -77,7 +77,7 @@ the PAM, CLARA, and CLARANS algorithms", Information Systems 101 (2021) 101804.
 
 from __future__ import annotations
 
-from .bounds import LP_MAX_ENTRIES, lagrangian_bound, lp_bound
+from .bounds import LP_MAX_ENTRIES, center_bound, lagrangian_bound, lp_bound
 from .costs import Medians, check_costs, evaluate, trivial_bound
 from .dispatch import AUTO_TIME_LIMIT, METHODS, MILP_MAX_ENTRIES, RESTARTS, facility_location, solve
 from .exact import DUAL_ITER, cpsat, milp
@@ -86,5 +86,5 @@ from .reduction import PROBE_MIN_PAIRS, PROBE_PATIENCE
 from .restricted import FULL_LIST_ENTRIES
 
 __all__ = ["AUTO_TIME_LIMIT", "DUAL_ITER", "FULL_LIST_ENTRIES", "LP_MAX_ENTRIES", "METHODS", "MILP_MAX_ENTRIES",
-           "PROBE_MIN_PAIRS", "PROBE_PATIENCE", "RESTARTS", "Medians", "alternate", "check_costs", "cpsat", "evaluate",
+           "PROBE_MIN_PAIRS", "PROBE_PATIENCE", "RESTARTS", "Medians", "alternate", "center_bound", "check_costs", "cpsat", "evaluate",
            "facility_location", "fasterpam", "greedy", "lagrangian_bound", "lp_bound", "milp", "solve", "trivial_bound"]

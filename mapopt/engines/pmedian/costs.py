@@ -42,9 +42,9 @@ def check_costs(D, p=None, f=None) -> tuple[np.ndarray, int | None, np.ndarray |
     if D.ndim != 2 or D.shape[0] < 1 or D.shape[1] < 1:
         raise SolverError(f"D must be a nonempty 2-D cost matrix (clients x candidates), got shape {D.shape}")
     if D.dtype == bool or np.issubdtype(D.dtype, np.integer):
-        D = D.astype(np.int64)
+        D = np.asarray(D, dtype=np.int64)  # no copy when it is int64 already: no method writes into D
     elif np.issubdtype(D.dtype, np.floating):
-        D = D.astype(np.float64)
+        D = np.asarray(D, dtype=np.float64)
         if not np.all(np.isfinite(D)):
             raise SolverError("D must hold finite numbers")
     else:
@@ -64,7 +64,7 @@ def check_costs(D, p=None, f=None) -> tuple[np.ndarray, int | None, np.ndarray |
         if np.issubdtype(f.dtype, np.floating) and D.dtype == np.int64:
             D = D.astype(np.float64)
         f = f.astype(D.dtype).copy()
-    scale = float(np.abs(D).max()) + (float(f.max()) if f is not None else 0.0)
+    scale = max(float(D.max()), -float(D.min())) + (float(f.max()) if f is not None else 0.0)
     if D.dtype == np.int64 and scale * 4 * (n + m + 1) >= 2.0 ** 62:
         raise SolverError("integer costs too large for exact 64-bit sums; scale them down")
     return D, p, f
@@ -103,10 +103,12 @@ def round_bound(D: np.ndarray, bound: float) -> float:
     return bound - 1e-12 * abs(bound)
 
 
-def result_of(D: np.ndarray, centers, f: np.ndarray | None, bound: float, tol: float = 0.0) -> Medians:
-    """`Medians` of the open set `centers`: OPTIMAL when its objective meets `bound` (within `tol`)."""
+def result_of(D: np.ndarray, centers, f: np.ndarray | None, bound: float, tol: float = 0.0,
+              evaluated: tuple | None = None) -> Medians:
+    """`Medians` of the open set `centers`: OPTIMAL when its objective meets `bound` (within `tol`);
+    `evaluated` is ``(assign, objective)`` when the caller has them (each client at a nearest centre)."""
     centers = np.unique(np.asarray(centers, dtype=np.int64))
-    assign, obj = evaluate(D, centers, f)
+    assign, obj = evaluate(D, centers, f) if evaluated is None else evaluated
     bound = min(float(bound), float(obj))
     optimal = obj <= bound + max(tol, improvement_tol(D, obj))
     return Medians(centers, assign, float(obj), float(obj) if optimal and is_integral(D) else bound,

@@ -7,11 +7,11 @@ import numpy as np
 from ...errors import SolverError
 from ...result import Status
 from ..deadline import deadline_of, expired
-from .bounds import cheap_bound, dual_fits, lagrangian
+from .bounds import dual_fits, lagrangian
 from .costs import Medians, check_costs, evaluate, improvement_tol, result_of, round_bound, trivial_bound
 from .exact import DUAL_ITER, DUAL_SHARE, exact_solve, share
 from .greedy import greedy_centers
-from .heuristics import alternate, greedy
+from .heuristics import alternate, fasterpam, greedy
 from .swap import SWAP_PASSES, init_centers, swap_search
 
 METHODS = ("greedy", "fasterpam", "alternate", "lagrangian", "milp", "cpsat", "auto")
@@ -58,10 +58,10 @@ def _solve(D: np.ndarray, p: int | None, f: np.ndarray | None, method: str, time
         return alternate(D, p, seed=seed)
     if method in ("milp", "cpsat"):
         return exact_solve(D, p, f, method, deadline, seed, workers, None, None)
+    if method == "fasterpam":
+        return fasterpam(D, p, seed=seed, f=f, time_limit=time_limit)
     centers = swap_search(D, greedy_centers(D, p, f, deadline), f, seed, SWAP_PASSES, deadline)
     obj = evaluate(D, centers, f)[1]
-    if method == "fasterpam":
-        return result_of(D, centers, f, cheap_bound(D, p, f, centers))
     # lagrangian and auto: the dual bound, and the dual's best open set improved by swaps
     if not dual_fits(D, deadline):
         return result_of(D, centers, f, round_bound(D, trivial_bound(D, f)))
