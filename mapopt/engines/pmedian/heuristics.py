@@ -36,7 +36,7 @@ def fasterpam(D, p: int | None, init="auto", seed: int = 0, max_iter: int = SWAP
     where it runs (its default: on pmed1-20 as good as the greedy start, at a third of the time) and
     the greedy start otherwise. Ends in a local optimum: no single swap (nor, with opening costs `f`,
     add or drop) improves, unless `max_iter` passes or `time_limit` stop it first. Never worse than an
-    explicit `init`. The bound is the Lagrangian at the solution's distances (`center_bound`, one pass).
+    explicit `init`. The bound is a Lagrangian value read off the solution (`center_bound`, one pass).
     """
     D, p, f = check_costs(D, p, f)
     deadline = deadline_of(time_limit)
@@ -49,12 +49,12 @@ def fasterpam(D, p: int | None, init="auto", seed: int = 0, max_iter: int = SWAP
         dn = D[np.arange(len(D)), assign]
         obj = dn.sum().item()
         if start is not None and obj > evaluate(D, start, f)[1]:
-            return result_of(D, start, f, center_bound(D, p, f, start))
-        bound = center_bound(D, p, f, lam=dn, trivial=0.0)  # zero diagonal: the trivial bound is 0
+            return result_of(D, start, f, center_bound(D, p, f, start, clustering=True))
+        bound = center_bound(D, p, f, medoids, lam=dn, clustering=True)
         return result_of(D, medoids, f, bound, evaluated=(assign, obj))
     start = init_centers(D, p, f, "greedy" if isinstance(init, str) and init == "auto" else init, seed)
     centers = swap_search(D, start, f, seed, max_iter, deadline)
-    return result_of(D, centers, f, center_bound(D, p, f, centers))
+    return result_of(D, centers, f, center_bound(D, p, f, centers, clustering=peer.clustering(D)))
 
 
 def init_name(init: str) -> str:

@@ -28,11 +28,14 @@ def available() -> bool:
     return _kmedoids is not None
 
 
+def clustering(D: np.ndarray) -> bool:
+    """Whether client ``i`` is candidate ``i``: square, zero diagonal, nonnegative costs."""
+    return D.shape[0] == D.shape[1] and not np.any(np.diagonal(D)) and D.min() >= 0
+
+
 def fits(D: np.ndarray, p: int | None, f: np.ndarray | None) -> bool:
-    """Whether `D` meets the package's contract: p-median, square, zero diagonal, nonnegative, ``p >= 2``."""
-    n, m = D.shape
-    return (_kmedoids is not None and f is None and p is not None and 2 <= p < n and n == m
-            and not np.any(np.diagonal(D)) and D.min() >= 0)
+    """Whether the package is installed and `D` meets its contract: a `clustering` p-median, ``2 <= p < n``."""
+    return _kmedoids is not None and f is None and p is not None and 2 <= p < len(D) and clustering(D)
 
 
 def swaps(D: np.ndarray, p: int, init, seed: int, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
