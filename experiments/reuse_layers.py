@@ -15,6 +15,11 @@ after the method's leaders).
 2. Error vs reuse on ResNet-20: theta 0.1..0.7, fasterpam (shift) and prap-topnorm (one, shift).
 3. ResNet-20 top-1 on the 1000 CIFAR-10 images with each layer replaced by ``reference * scale``.
 4. Per block: fasterpam vs milp (vs auto) on a random sample of ResNet-20 row blocks.
+5. Bounds and speed per block (``--bound-time`` seconds for auto per block), one process: every row block of
+   every ResNet-20 layer and of the 512-filter layer of ``exact_study`` (random normal weights, 72 x 512,
+   8-bit) at theta 0.25: the `kmedoids` package's FasterPAM and mapopt's `fasterpam` on the same square
+   matrix (time, objective), the bound the old `fasterpam` reported (`cheap_bound` at its medians), the new
+   one, the Lagrangian method's, auto's; table ``bounds.md``.
 
 JSON to ``results/reuse/``, markdown tables to ``experiments/results/reuse/``.
 """
@@ -39,7 +44,7 @@ from mapopt.engines import pmedian  # noqa: E402
 from mapopt.hardware import preset  # noqa: E402
 from mapopt.instance import Instance, instance_files, read_instance  # noqa: E402
 from mapopt.layer import Layer  # noqa: E402
-from mapopt.problems.reuse_clustering.methods import _candidates  # noqa: E402
+from mapopt.problems.reuse_clustering.methods import _candidates, _start  # noqa: E402
 from mapopt.problems.reuse_clustering.problem import SCALES, distances, row_blocks  # noqa: E402
 from mapopt.solve import solve  # noqa: E402
 
@@ -206,6 +211,7 @@ def main():
     ap.add_argument("--thetas", nargs="+", type=float, default=[0.25, 0.5])
     ap.add_argument("--blocks", type=int, default=240)
     ap.add_argument("--max-layers", type=int, default=None, help="smoke tests only")
+    ap.add_argument("--bound-time", type=float, default=10.0, help="part 5: auto's time limit per block (s)")
     args = ap.parse_args()
     OUT_JSON.mkdir(parents=True, exist_ok=True)
     OUT_MD.mkdir(parents=True, exist_ok=True)
@@ -361,6 +367,110 @@ def main():
                              + " |")
         (OUT_MD / "blocks.md").write_text("\n".join(lines) + "\n")
         print("\n".join(lines), flush=True)
+
+    if 5 in args.parts:
+        bounds_part(r20 or load_net("resnet20")[:args.max_layers], args.bound_time)
+
+
+def timed(fn, repeat: int = 3):
+    """Best wall time of `repeat` calls (the machine is shared) and the last result."""
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def bound_block(block, theta: float, scales: str, auto_time: float, seed: int = 0) -> dict:
+    """One row block: kmedoids vs mapopt FasterPAM on the square matrix, and every bound."""
+    import kmedoids
+    from mapopt.engines.pmedian.bounds import cheap_bound
+    D, _ = distances(block.vectors, SCALES[scales])
+    cand = _candidates(block)
+    p = min(math.ceil(theta * len(D)), len(cand))
+    rec = {"n": len(D), "cand": len(cand), "p": p}
+    if p < 2 or p >= len(D):
+        return rec | {"skip": True}
+    tk, rk = timed(lambda: kmedoids.fasterpam(D, p, random_state=seed, n_cpu=1))
+    tm, rm = timed(lambda: pmedian.fasterpam(D, p, seed=seed))
+    tg, rg = timed(lambda: pmedian.fasterpam(D, p, init=_start(D), seed=seed))
+    old = cheap_bound(D, p, None, rm.centers)
+    Dc = D[:, cand]
+    t = time.perf_counter()
+    lag = pmedian.solve(Dc, p, "lagrangian", time_limit=auto_time, seed=seed)
+    t_lag = time.perf_counter() - t
+    t = time.perf_counter()
+    auto = pmedian.solve(Dc, p, "auto", time_limit=auto_time, seed=seed)
+    t_auto = time.perf_counter() - t
+    return rec | {"km_time": tk, "km_obj": float(D[:, rk.medoids].min(axis=1).sum()), "fp_time": tm,
+                  "fp_obj": rm.objective, "fpg_time": tg, "fpg_obj": rg.objective, "old_bound": float(old),
+                  "fp_bound": rm.bound, "lag_bound": lag.bound, "lag_obj": lag.objective, "lag_time": t_lag,
+                  "auto_obj": auto.objective, "auto_bound": auto.bound, "auto_time": t_auto,
+                  "auto_status": auto.status.value}
+
+
+def bounds_part(r20: list[Instance], auto_time: float, theta: float = 0.25) -> None:
+    """Part 5: per block bounds and FasterPAM speed; ``bounds.md``."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from exact_study import instance as study_instance  # the 512-filter layer of the study
+    layers = [("resnet20", inst.layer.name, inst, "one") for inst in r20]
+    big = study_instance("reuse-clustering", "random", 512, 0)
+    layers += [("random 512", big.layer.name, big, sc) for sc in ("one", "shift")]
+    t0, recs = time.time(), []
+    for net, name, inst, sc in layers:
+        for bi, b in enumerate(row_blocks(inst.layer.matrix, inst.spec.ou_rows)):
+            recs.append({"net": net, "layer": name, "scales": sc, "block": bi} | bound_block(b, theta, sc, auto_time))
+        print(f"part 5: {net} {name} {sc} done at {time.time() - t0:.0f} s", flush=True)
+    (OUT_JSON / "bounds.json").write_text(json.dumps(recs, indent=1))
+
+    def pct(obj, bound):
+        return 100.0 * (obj - bound) / obj if obj else 0.0
+
+    lines = [f"### Reuse bounds per layer (theta {theta}, auto {auto_time:g} s per block; every row block)", "",
+             "Objective = the best of all methods per block (summed). Gaps are to that objective: `old heur.` = the "
+             "bound `fasterpam` reported before (`cheap_bound` at its medians), `new heur.` = `center_bound` (what "
+             "`fasterpam` reports now), `lagrangian` = the projected subgradient method, `auto` = auto's proven "
+             "bound; `max block` = the largest per-block gap of the best bound. Times are sums over blocks (best of 3) "
+             "on the same square matrix: `kmedoids` = `kmedoids.fasterpam(D, p, random_state=0, n_cpu=1)`, "
+             "`mapopt` = `pmedian.fasterpam(D, p)` (package core from a random start, plus its bound), `mapopt "
+             "reuse` = the start the reuse method uses (greedy up to 64 outputs, else random). Objective ratios are FasterPAM's sum over "
+             "kmedoids' sum.", "",
+             "| net | layer | scales | blocks | n x p | objective | old heur. % | new heur. % | lagrangian % | auto % "
+             "| max block % | proven | kmedoids s | mapopt s | mapopt reuse s | mapopt / kmedoids obj | reuse / kmedoids obj |",
+             "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    tot = {}
+    for net, name, _, sc in layers:
+        rs = [r for r in recs if r["layer"] == name and r["scales"] == sc and r["net"] == net and not r.get("skip")]
+        if not rs:
+            continue
+        best = [min(r["auto_obj"], r["lag_obj"], r["fp_obj"], r["fpg_obj"], r["km_obj"]) for r in rs]
+        bb = [max(r["old_bound"], r["fp_bound"], r["lag_bound"], r["auto_bound"]) for r in rs]
+        obj = sum(best)
+        s = {k: sum(r[k] for r in rs) for k in ("old_bound", "fp_bound", "lag_bound", "auto_bound", "km_time",
+                                                 "fp_time", "fpg_time", "km_obj", "fp_obj", "fpg_obj")}
+        worst = max(pct(o, b) for o, b in zip(best, bb))
+        proven = sum(b >= o - 1e-9 for o, b in zip(best, bb))
+        sizes = sorted({f"{r['n']} x {r['p']}" for r in rs})
+        lines.append(f"| {net} | {name} | {sc} | {len(rs)} | {', '.join(sizes)} | {obj:.0f} | {pct(obj, s['old_bound']):.2f} "
+                     f"| {pct(obj, s['fp_bound']):.2f} | {pct(obj, s['lag_bound']):.3f} | {pct(obj, s['auto_bound']):.3f} "
+                     f"| {worst:.3f} | {proven}/{len(rs)} | {s['km_time']:.4f} | {s['fp_time']:.4f} | {s['fpg_time']:.4f} "
+                     f"| {s['fp_obj'] / s['km_obj']:.4f} | {s['fpg_obj'] / s['km_obj']:.4f} |")
+        key = (net, sc)
+        tot.setdefault(key, []).extend(rs)
+    lines += ["", "| net | scales | blocks | kmedoids s | mapopt s | mapopt / kmedoids time | mapopt reuse s "
+              "| max block gap of the best bound % | max block gap, new heur. % | max block gap, old heur. % |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (net, sc), rs in tot.items():
+        best = [min(r["auto_obj"], r["lag_obj"], r["fp_obj"], r["fpg_obj"], r["km_obj"]) for r in rs]
+        bb = [max(r["old_bound"], r["fp_bound"], r["lag_bound"], r["auto_bound"]) for r in rs]
+        km, fp, fpg = (sum(r[k] for r in rs) for k in ("km_time", "fp_time", "fpg_time"))
+        lines.append(f"| {net} | {sc} | {len(rs)} | {km:.3f} | {fp:.3f} | {fp / km:.2f} | {fpg:.3f} "
+                     f"| {max(pct(o, b) for o, b in zip(best, bb)):.3f} "
+                     f"| {max(pct(o, r['fp_bound']) for o, r in zip(best, rs)):.2f} "
+                     f"| {max(pct(o, r['old_bound']) for o, r in zip(best, rs)):.2f} |")
+    (OUT_MD / "bounds.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines), flush=True)
 
 
 if __name__ == "__main__":

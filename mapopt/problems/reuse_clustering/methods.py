@@ -28,6 +28,10 @@ ALLOCATION_SPREAD = 2
 LATE = "topnorm"
 #: share of the time limit kept for mapping the clustering (placing every block's leader cells)
 MAPPING_SHARE = 0.1
+#: FasterPAM starts from the greedy leaders in blocks of at most this many outputs, from random leaders above
+#: (the greedy start costs p passes over the block: on ResNet-20's 16-64 outputs it halves the time, on 512
+#: outputs at p = 128 it is 20x the random start's whole search, `experiments/results/reuse/bounds.md`)
+GREEDY_START_MAX = 64
 ENGINE_METHODS = {"greedy": "greedy", "fasterpam": "fasterpam", "milp": "milp", "cpsat": "cpsat",
                   "auto": "auto"}
 
@@ -54,12 +58,17 @@ def _solve_block(block: RowBlock, p: int, scales, how: str, time_limit, seed: in
         return cl, 0.0
     if how == "fasterpam" and len(cand) < len(D) and p >= 2 and peer.fits(D, p, None):
         return _fasterpam_square(block, D, alpha, cand, p, time_limit, seed)
-    if how == "fasterpam":  # from the greedy leaders: on ResNet-20 blocks as good as a random start, and faster
-        res = pmedian.fasterpam(D[:, cand], p, init="greedy", seed=seed, time_limit=time_limit)
+    if how == "fasterpam":
+        res = pmedian.fasterpam(D[:, cand], p, init=_start(D), seed=seed, time_limit=time_limit)
     else:
         res = pmedian.solve(D[:, cand], p, ENGINE_METHODS[how], time_limit, seed)
     cl = assign(D, alpha, cand[np.asarray(res.centers, dtype=np.int64)])
     return cl, float(res.bound)
+
+
+def _start(D: np.ndarray) -> str:
+    """FasterPAM's start for a block: greedy up to `GREEDY_START_MAX` outputs, else the engine's default."""
+    return "greedy" if len(D) <= GREEDY_START_MAX else "auto"
 
 
 def _fasterpam_square(block: RowBlock, D: np.ndarray, alpha: np.ndarray, cand: np.ndarray, p: int, time_limit,
@@ -70,7 +79,7 @@ def _fasterpam_square(block: RowBlock, D: np.ndarray, alpha: np.ndarray, cand: n
     equals its representative's, so the square problem has the optimum of ``D[:, cand]`` and its bound
     holds for it. Leaders map to their representatives in `cand`; when that leaves fewer than `p`
     (a zero or duplicate leader), the unused candidates fill up and the swap search finishes."""
-    res = pmedian.fasterpam(D, p, init="greedy", seed=seed, time_limit=time_limit)
+    res = pmedian.fasterpam(D, p, init=_start(D), seed=seed, time_limit=time_limit)
     _, inverse = np.unique(block.vectors, axis=0, return_inverse=True)
     rep = np.full(inverse.max() + 1, -1, dtype=np.int64)
     rep[inverse.ravel()[cand]] = np.arange(len(cand))  # vector class -> position in cand (zero: -1)
