@@ -9,6 +9,11 @@ edge wins, all-pairs shortest paths) and solved by each method through
 seconds. Tasks run in parallel (``--jobs``) through `mapopt.bench.run_bench`, appended to
 ``results/pmed/classic.jsonl`` as they finish (rerunning resumes). Tables go to
 ``results/pmed/classic.md`` and ``.csv``; the markdown is also copied to ``experiments/results/pmed/``.
+
+Where the `kmedoids` package is installed, a last section times mapopt's `fasterpam` against
+``kmedoids.fasterpam(D, p, random_state=seed, n_cpu=1)`` on the same matrix in this process
+(``--speed-seeds`` seeds, best of 3 calls each): geometric mean time, mean gap to the optimum, and
+mapopt's bound.
 """
 
 from __future__ import annotations
@@ -103,6 +108,59 @@ def markdown(records: list[dict], methods: list[str], names: list[str], optima: 
     return "\n".join(lines)
 
 
+def timed(fn, repeat: int = 3):
+    """Best wall time of `repeat` calls (the machine is shared) and the last result."""
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def speed_section(files: list[Path], seeds: int) -> list[str]:
+    """mapopt's fasterpam against the kmedoids package's on the same matrices, in this process."""
+    try:
+        import kmedoids
+    except ImportError:
+        return ["", "## FasterPAM against the kmedoids package", "", "kmedoids is not installed: not measured."]
+    from mapopt.engines import pmedian
+    rows, tk, tm, gk, gm, bm = [], [], [], [], [], []
+    for f in files:
+        inst = pmed.read(f)
+        D, p, opt = inst.distances, inst.p, inst.optimum
+        row = {"name": inst.name, "n": inst.n, "p": p, "tk": [], "tm": [], "gk": [], "gm": [], "bm": []}
+        for s in range(seeds):
+            t1, rk = timed(lambda: kmedoids.fasterpam(D, p, random_state=s, n_cpu=1))
+            t2, rm = timed(lambda: pmedian.fasterpam(D, p, seed=s))
+            row["tk"].append(t1)
+            row["tm"].append(t2)
+            row["gk"].append((float(rk.loss) - opt) / opt)
+            row["gm"].append((rm.objective - opt) / opt)
+            row["bm"].append((rm.objective - rm.bound) / rm.objective)
+        rows.append(row)
+        for acc, key in ((tk, "tk"), (tm, "tm"), (gk, "gk"), (gm, "gm"), (bm, "bm")):
+            acc.extend(row[key])
+
+    def geo(v):
+        return float(np.exp(np.mean(np.log(v))))
+
+    out = ["", "## FasterPAM against the kmedoids package", "",
+           f"Same matrix, this process, seeds 0-{seeds - 1}, best of 3 calls each; `kmedoids` = "
+           "`kmedoids.fasterpam(D, p, random_state=seed, n_cpu=1)` (its default random start), `mapopt` = "
+           "`mapopt.engines.pmedian.fasterpam(D, p, seed=seed)` (the package's compiled search from a seeded random "
+           "start where it is installed, plus mapopt's bound). Gap to opt and gap to own bound are means over seeds.",
+           "", f"Geometric mean time: kmedoids {1e3 * geo(tk):.3f} ms, mapopt {1e3 * geo(tm):.3f} ms "
+           f"(ratio {geo(tm) / geo(tk):.2f}); mean gap to opt: kmedoids {pct(np.mean(gk))} %, mapopt "
+           f"{pct(np.mean(gm))} %; mapopt's mean gap to its own bound {pct(np.mean(bm))} %.", "",
+           "| instance | n | p | kmedoids ms | mapopt ms | kmedoids gap to opt % | mapopt gap to opt % | "
+           "mapopt gap to own bound % |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['name']} | {r['n']} | {r['p']} | {1e3 * geo(r['tk']):.3f} | {1e3 * geo(r['tm']):.3f} | "
+                   f"{pct(np.mean(r['gk']))} | {pct(np.mean(r['gm']))} | {pct(np.mean(r['bm']))} |")
+    return out
+
+
 def write_csv(records: list[dict], path: Path) -> None:
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
@@ -123,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bench-dir", type=Path, default=BENCH)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--speed-seeds", type=int, default=5, help="seeds of the kmedoids comparison (0: skip it)")
     args = ap.parse_args(argv)
     files = sorted(args.bench_dir.glob("pmed*.txt"), key=lambda p: number(p.stem))
     files = [f for f in files if f.stem != "pmedopt"]
@@ -141,6 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(tasks)} tasks in {time.perf_counter() - start:.1f} s (this call)", file=sys.stderr)
     command = "python experiments/pmed_classic.py " + " ".join(sys.argv[1:] if argv is None else argv)
     md = markdown(records, args.methods, names, optima, args, command.strip(), load)
+    if args.speed_seeds:
+        md += "\n" + "\n".join(speed_section(files, args.speed_seeds))
     (args.out / "classic.md").write_text(md + "\n")
     write_csv(records, args.out / "classic.csv")
     if args.out.resolve() == OUT.resolve():  # a run elsewhere leaves the committed table alone

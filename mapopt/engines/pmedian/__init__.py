@@ -19,9 +19,12 @@ Methods, all sharing the signature of `solve`:
 
 - ``greedy``: add the candidate that lowers the cost most, ``p`` times (Kuehn and Hamburger
   1963); for facility location, while an opening pays for itself.
-- ``fasterpam``: eager best-swap local search from the greedy solution with FasterPAM's
-  O(n) gain of all ``p`` swaps of one candidate from nearest and second-nearest distances
-  (Schubert and Rousseeuw 2021); with opening costs also add and drop moves.
+- ``fasterpam``: eager best-swap local search with FasterPAM's O(n) gain of all ``p`` swaps of
+  one candidate from nearest and second-nearest distances (Schubert and Rousseeuw 2021); with
+  opening costs also add and drop moves. Where the optional `kmedoids` package is installed and
+  its contract fits (`peer`: square, zero diagonal, nonnegative), its compiled search runs from a
+  seeded random start; otherwise the own numpy search from the greedy solution. Its bound is a
+  Lagrangian value read off the solution in one pass (`bounds.center_bound`).
 - ``alternate``: k-medoids alternation, assign then re-centre each cluster (Park and Jun 2009).
 - ``lagrangian``: subgradient ascent on the Lagrangian dual of the assignment constraints
   (Beasley 1993) for a bound; its open sets, improved by swaps, as solutions.
@@ -34,7 +37,8 @@ A time limit covers every phase, model building included: the greedy, the swap s
 subgradient ascents and the CP-SAT model building check the deadline as they go, HiGHS runs under
 `mapopt.engines.solver.run_milp`, and a restricted model too large to build in the time left is skipped.
 
-Modules: `costs` (checked costs, `Medians`, evaluation), `greedy`, `swap` (FasterPAM), `heuristics`
+Modules: `costs` (checked costs, `Medians`, evaluation), `greedy`, `swap` (FasterPAM), `peer` (the
+`kmedoids` package's FasterPAM where it fits), `heuristics`
 (the public heuristic methods), `bounds` (Lagrangian and LP), `reduction` (reduction, probing),
 `restricted` (the sparsified model), `exact` (HiGHS and CP-SAT), `dispatch` (`solve`).
 
@@ -86,5 +90,5 @@ from .reduction import PROBE_MIN_PAIRS, PROBE_PATIENCE
 from .restricted import FULL_LIST_ENTRIES
 
 __all__ = ["AUTO_TIME_LIMIT", "DUAL_ITER", "FULL_LIST_ENTRIES", "LP_MAX_ENTRIES", "METHODS", "MILP_MAX_ENTRIES",
-           "PROBE_MIN_PAIRS", "PROBE_PATIENCE", "RESTARTS", "Medians", "alternate", "center_bound", "check_costs", "cpsat", "evaluate",
-           "facility_location", "fasterpam", "greedy", "lagrangian_bound", "lp_bound", "milp", "solve", "trivial_bound"]
+           "PROBE_MIN_PAIRS", "PROBE_PATIENCE", "RESTARTS", "Medians", "alternate", "center_bound", "check_costs",
+           "cpsat", "evaluate", "facility_location", "fasterpam", "greedy", "lagrangian_bound", "lp_bound", "milp", "solve", "trivial_bound"]

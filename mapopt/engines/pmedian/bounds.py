@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..deadline import deadline_of, expired, time_left
-from .costs import check_costs, evaluate, improvement_tol, round_bound, trivial_bound
+from .costs import check_costs, evaluate, improvement_tol, is_integral, round_bound, trivial_bound
 from .greedy import greedy_centers
 from .restricted import Restricted
 from .swap import SWAP_PASSES, swap_search
@@ -145,7 +145,8 @@ def center_bound(D: np.ndarray, p: int | None, f: np.ndarray | None, centers, *,
     lam = (D[:, centers].min(axis=1) if lam is None else lam).copy()
     if clustering:
         lam[centers] = np.maximum(lam[centers], np.partition(D[centers], 1, axis=1)[:, 1])
-    rho = np.zeros(m, dtype=D.dtype)
+    wide = np.int64 if is_integral(D) else np.float64
+    rho = np.zeros(m, dtype=wide)  # sums in 64 bits, also over an int32 matrix
     d1 = d2 = near = None
     if not clustering:
         d1, d2, near = np.empty(n, dtype=D.dtype), np.empty(n, dtype=D.dtype), np.empty(n, dtype=np.int64)
@@ -155,13 +156,14 @@ def center_bound(D: np.ndarray, p: int | None, f: np.ndarray | None, centers, *,
         block = D[r:r + rows]
         tmp = buf[:len(block)]
         np.minimum(block, lam[r:r + rows, None], out=tmp)  # min(0, D - lam) = min(D, lam) - lam: two passes, not three
-        rho += tmp.sum(axis=0)
+        rho += tmp.sum(axis=0, dtype=wide)
         if not clustering:
             near[r:r + rows] = block.argmin(axis=1)
             two = np.partition(block, 1, axis=1)[:, :2] if m > 1 else np.repeat(block, 2, axis=1)
             d1[r:r + rows], d2[r:r + rows] = two[:, 0], two[:, 1]
-    rho -= lam.sum()
-    value = _open_best(lam.sum(), rho, p, f)
+    lam_sum = lam.sum(dtype=wide)
+    rho -= lam_sum
+    value = _open_best(lam_sum, rho, p, f)
     if clustering:  # the row minima are the zero diagonal
         return max(round_bound(D, value), round_bound(D, float(f.min()) if f is not None else 0.0))
     # only the row minimum lies below the second-smallest cost: rho_j sums d1_i - d2_i over the clients nearest j

@@ -71,8 +71,9 @@ def check_costs(D, p=None, f=None) -> tuple[np.ndarray, int | None, np.ndarray |
 
 
 def is_integral(D: np.ndarray) -> bool:
-    """Integer costs (int64): sums are exact and improvements must be at least 1."""
-    return D.dtype == np.int64
+    """Integer costs (int64 after `check_costs`; int32 copies inside the package path): sums are exact and
+    improvements must be at least 1."""
+    return np.issubdtype(D.dtype, np.integer)
 
 
 def big_cost(D: np.ndarray):

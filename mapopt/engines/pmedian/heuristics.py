@@ -43,14 +43,14 @@ def fasterpam(D, p: int | None, init="auto", seed: int = 0, max_iter: int = SWAP
     left = time_left(deadline)
     if peer.fits(D, p, f) and (left is None or left >= PEER_PER_PAIR * D.size):
         start = None if isinstance(init, str) else init_centers(D, p, f, init, seed)
-        medoids, labels = peer.swaps(D, p, ("random" if init == "auto" else init_name(init)) if start is None
+        medoids, labels, small = peer.swaps(D, p, ("random" if init == "auto" else init_name(init)) if start is None
                                      else start, seed, max_iter)
         assign = medoids[labels]
         dn = D[np.arange(len(D)), assign]
         obj = dn.sum().item()
         if start is not None and obj > evaluate(D, start, f)[1]:
             return result_of(D, start, f, center_bound(D, p, f, start, clustering=True))
-        bound = center_bound(D, p, f, medoids, lam=dn, clustering=True)
+        bound = center_bound(small, p, f, medoids, lam=dn.astype(small.dtype), clustering=True)
         return result_of(D, medoids, f, bound, evaluated=(assign, obj))
     start = init_centers(D, p, f, "greedy" if isinstance(init, str) and init == "auto" else init, seed)
     centers = swap_search(D, start, f, seed, max_iter, deadline)

