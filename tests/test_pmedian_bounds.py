@@ -179,3 +179,17 @@ def test_reuse_fasterpam_with_zero_and_repeated_sub_vectors_is_valid_and_costed_
     assert a.objective == b.objective and a.stats["leaders"] == b.stats["leaders"]
     assert a.stats["leaders"] <= exact.stats["leaders"]
     assert a.bound <= exact.objective <= a.objective
+
+
+def test_the_package_path_gives_the_same_medians_in_32_and_64_bits():
+    """Costs small enough are searched in an int32 copy; scaling them past that limit (64-bit search) changes
+    neither the medians nor, scaled back, the objective and bound."""
+    if not peer.available():
+        pytest.skip("kmedoids not installed")
+    D = instance(3, "points")
+    big = D * (2 ** 31 // (4 * len(D) * int(D.max())) + 1)
+    for seed in range(3):
+        small, large = pm.fasterpam(D, 3, seed=seed), pm.fasterpam(big, 3, seed=seed)
+        assert np.array_equal(small.centers, large.centers)
+        k = big.max() // D.max()
+        assert large.objective == k * small.objective and large.bound == k * small.bound
